@@ -1,0 +1,182 @@
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { ResourceNameSchema } from './permits/resource-name.js';
+
+/** Pinned Temporal CLI release; the pip package and the go module use the same version number. */
+export const TEMPORAL_CLI_VERSION = '1.5.1';
+
+// z.coerce.boolean() turns "false" into true, so booleans are parsed explicitly.
+const booleanFromString = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
+
+/** Parses "gpu-pool=3,db=1" into { "gpu-pool": 3, db: 1 }. */
+const resourceCapacitiesSchema = z
+  .string()
+  .default('')
+  .transform((raw, ctx) => {
+    const capacities: Record<string, number> = {};
+    for (const entry of raw.split(',').map((part) => part.trim()).filter(Boolean)) {
+      const match = /^([^=]+)=(\d+)$/.exec(entry);
+      const name = match?.[1]?.trim() ?? '';
+      if (!match || !ResourceNameSchema.safeParse(name).success) {
+        ctx.addIssue({ code: 'custom', message: `"${entry}" is not <resource>=<capacity>` });
+        continue;
+      }
+      capacities[name] = Number(match[2]);
+    }
+    return capacities;
+  });
+
+/** Every setting, each read from the environment variable of the same name. */
+export const EnvSchema = z
+  .object({
+    PORT: int(0, 65535).default(8080),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    DATA_DIR: z.string().min(1).default('./data'),
+
+    TEMPORAL_ADDRESS: optionalString,
+    TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+    TEMPORAL_TASK_QUEUE: z.string().min(1).default('lock-service'),
+    TEMPORAL_TLS: booleanFromString.optional(),
+    TEMPORAL_TLS_CERT: optionalString,
+    TEMPORAL_TLS_KEY: optionalString,
+    TEMPORAL_TLS_CA: optionalString,
+    TEMPORAL_TLS_SERVER_NAME: optionalString,
+    TEMPORAL_API_KEY: optionalString,
+    TEMPORAL_RPC_TIMEOUT_MS: int(100, 60_000).default(5_000),
+
+    TEMPORAL_CLI: optionalString,
+    TEMPORAL_CLI_CACHE_DIR: z.string().min(1).default(path.join(os.homedir(), '.cache', 'temporal-lock-service')),
+    TEMPORAL_DEV_PORT: int(1, 65535).default(7233),
+    TEMPORAL_DEV_UI_PORT: int(0, 65535).default(8233),
+    TEMPORAL_DEV_READY_TIMEOUT_MS: int(1_000, 600_000).default(60_000),
+
+    DEFAULT_LEASE_MS: int(1_000, 86_400_000).default(30_000),
+    MAX_LEASE_MS: int(1_000, 86_400_000).default(3_600_000),
+    MAX_HOLD_MS: int(1_000, 30 * 86_400_000).default(86_400_000),
+    MAX_CAPACITY: int(1, 10_000).default(10_000),
+    MAX_WAIT_MS: int(0, 3_600_000).default(300_000),
+    RESOURCE_CAPACITIES: resourceCapacitiesSchema,
+    VISIBILITY_LOOKUP_WAIT_MS: int(0, 60_000).default(2_000),
+    SHUTDOWN_TIMEOUT_MS: int(1_000, 600_000).default(15_000),
+  })
+  .superRefine((env, ctx) => {
+    const fail = (variable: string, message: string) => ctx.addIssue({ code: 'custom', path: [variable], message });
+    if (env.MAX_LEASE_MS > env.MAX_HOLD_MS) fail('MAX_LEASE_MS', 'must not exceed MAX_HOLD_MS');
+    if (env.DEFAULT_LEASE_MS > env.MAX_LEASE_MS) fail('DEFAULT_LEASE_MS', 'must not exceed MAX_LEASE_MS');
+    for (const [name, capacity] of Object.entries(env.RESOURCE_CAPACITIES)) {
+      if (capacity < 1 || capacity > env.MAX_CAPACITY) {
+        fail('RESOURCE_CAPACITIES', `capacity of "${name}" must be 1..MAX_CAPACITY (${env.MAX_CAPACITY})`);
+      }
+    }
+    if (Boolean(env.TEMPORAL_TLS_CERT) !== Boolean(env.TEMPORAL_TLS_KEY)) {
+      fail('TEMPORAL_TLS_CERT', 'TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be set together');
+    }
+  });
+
+export type Env = z.infer<typeof EnvSchema>;
+
+export interface Config {
+  port: number;
+  host: string;
+  logLevel: Env['LOG_LEVEL'];
+  dataDir: string;
+  temporal: {
+    /** Undefined means: run the embedded dev server. */
+    address: string | undefined;
+    namespace: string;
+    taskQueue: string;
+    tls: boolean;
+    tlsCertPath: string | undefined;
+    tlsKeyPath: string | undefined;
+    tlsCaPath: string | undefined;
+    tlsServerName: string | undefined;
+    apiKey: string | undefined;
+    rpcTimeoutMs: number;
+  };
+  devServer: {
+    cliPath: string | undefined;
+    cacheDir: string;
+    port: number;
+    uiPort: number;
+    readyTimeoutMs: number;
+  };
+  limits: {
+    defaultLeaseMs: number;
+    maxLeaseMs: number;
+    maxHoldMs: number;
+    maxCapacity: number;
+    maxWaitMs: number;
+    visibilityLookupWaitMs: number;
+  };
+  resourceCapacities: Record<string, number>;
+  shutdownTimeoutMs: number;
+}
+
+export class ConfigError extends Error {}
+
+/** Reads and validates the whole configuration once; a bad value throws a ConfigError naming the variable. */
+export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = EnvSchema.safeParse(environment);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const variable = issue.path.join('.') || 'environment';
+      const value = issue.path.length === 1 ? environment[String(issue.path[0])] : undefined;
+      const shown = value === undefined || /KEY|TOKEN|SECRET/.test(variable) ? '' : ` (got "${value}")`;
+      return `${variable}: ${issue.message}${shown}`;
+    });
+    throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  const env = parsed.data;
+  return {
+    port: env.PORT,
+    host: env.HOST,
+    logLevel: env.LOG_LEVEL,
+    dataDir: path.resolve(env.DATA_DIR),
+    temporal: {
+      address: env.TEMPORAL_ADDRESS,
+      namespace: env.TEMPORAL_NAMESPACE,
+      taskQueue: env.TEMPORAL_TASK_QUEUE,
+      // An API key (Temporal Cloud) or a client certificate implies TLS unless TEMPORAL_TLS=false says otherwise.
+      tls: env.TEMPORAL_TLS ?? Boolean(env.TEMPORAL_API_KEY || env.TEMPORAL_TLS_CERT),
+      tlsCertPath: env.TEMPORAL_TLS_CERT,
+      tlsKeyPath: env.TEMPORAL_TLS_KEY,
+      tlsCaPath: env.TEMPORAL_TLS_CA,
+      tlsServerName: env.TEMPORAL_TLS_SERVER_NAME,
+      apiKey: env.TEMPORAL_API_KEY,
+      rpcTimeoutMs: env.TEMPORAL_RPC_TIMEOUT_MS,
+    },
+    devServer: {
+      cliPath: env.TEMPORAL_CLI,
+      cacheDir: path.resolve(env.TEMPORAL_CLI_CACHE_DIR),
+      port: env.TEMPORAL_DEV_PORT,
+      uiPort: env.TEMPORAL_DEV_UI_PORT,
+      readyTimeoutMs: env.TEMPORAL_DEV_READY_TIMEOUT_MS,
+    },
+    limits: {
+      defaultLeaseMs: env.DEFAULT_LEASE_MS,
+      maxLeaseMs: env.MAX_LEASE_MS,
+      maxHoldMs: env.MAX_HOLD_MS,
+      maxCapacity: env.MAX_CAPACITY,
+      maxWaitMs: env.MAX_WAIT_MS,
+      visibilityLookupWaitMs: env.VISIBILITY_LOOKUP_WAIT_MS,
+    },
+    resourceCapacities: env.RESOURCE_CAPACITIES,
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+  };
+}
+
+/** The configuration as it is safe to log: secrets are replaced by whether they are set. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  return { ...config, temporal: { ...config.temporal, apiKey: config.temporal.apiKey ? '<set>' : undefined } };
+}

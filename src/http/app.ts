@@ -1,0 +1,97 @@
+import { randomUUID } from 'node:crypto';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { Metrics } from '../metrics.js';
+import type { PermitService } from '../permits/permit-service.js';
+import { registerErrorHandling } from './error-handler.js';
+import { operationsRoutes, type Readiness } from './routes/operations.js';
+import { permitRoutes } from './routes/permits.js';
+import { createLimitSchemas } from './schemas.js';
+
+export interface AppDependencies {
+  permits: PermitService;
+  readiness: Readiness;
+  metrics: Metrics;
+  limits: Config['limits'];
+  logger: Logger;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Builds the HTTP app around its dependencies; it never listens, so tests can inject() into it. */
+export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // A caller's own request id is kept when it is sane, so logs can be joined across services.
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    bodyLimit: 16 * 1024,
+    return503OnClosing: true,
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  // curl -X POST -H 'content-type: application/json' with no body means "no options", not an error.
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(Object.assign(new Error('body is not valid JSON'), { statusCode: 400 }), undefined);
+    }
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  // A POST without a body arrives as null; the optional bodies treat that as "no options".
+  app.addHook('preValidation', async (request) => {
+    if (request.body === null) request.body = undefined;
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    deps.metrics.httpSeconds.observe(
+      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  registerErrorHandling(app);
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Lock service',
+        description:
+          'Permits on named resources: at most N holders at once (N = 1 is a mutex). Each held permit is a Temporal workflow run; its runId is the fencing token.',
+        version: '1.0.0',
+      },
+      tags: [
+        { name: 'permits', description: 'Acquire, renew, release and check permits' },
+        { name: 'operations', description: 'Health, readiness, metrics' },
+      ],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  const schemas = createLimitSchemas(deps.limits);
+  await app.register(permitRoutes, { permits: deps.permits, schemas });
+  await app.register(operationsRoutes, { readiness: deps.readiness, metrics: deps.metrics });
+  return app;
+}

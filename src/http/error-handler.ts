@@ -1,0 +1,61 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { DomainError, type ErrorCode } from '../permits/errors.js';
+
+interface ErrorBody {
+  error: ErrorCode;
+  message: string;
+  state?: 'released' | 'expired';
+}
+
+/** Fastify's own 4xx errors, by status, mapped onto the API's error codes. */
+const FRAMEWORK_CODES: Record<number, ErrorCode> = {
+  404: 'not_found',
+  405: 'method_not_allowed',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+};
+
+function validationMessage(error: FastifyError): string {
+  const issues = hasZodFastifySchemaValidationErrors(error) ? error.validation : [];
+  const where = error.validationContext ?? 'request';
+  const parts = issues.map((issue) => {
+    const field = issue.instancePath.replace(/^\//, '').replaceAll('/', '.');
+    const params = issue.params as { issue?: { code?: string; keys?: string[] } } | undefined;
+    if (params?.issue?.code === 'unrecognized_keys') {
+      return `${where}: unknown field(s) ${params.issue.keys?.map((key) => `"${key}"`).join(', ')}`;
+    }
+    return `${where}${field ? `.${field}` : ''}: ${issue.message}`;
+  });
+  return parts.length > 0 ? parts.join('; ') : error.message;
+}
+
+/** One place turns every failure into `{ error, message }`; 5xx details stay in the log, never in the answer. */
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    let status: number;
+    let body: ErrorBody;
+    if (error instanceof DomainError) {
+      status = error.statusCode;
+      body = { error: error.code, message: error.message };
+      if (error.extra.state) body.state = error.extra.state;
+      if (error.extra.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.extra.retryAfterSeconds));
+    } else if (hasZodFastifySchemaValidationErrors(error)) {
+      status = 400;
+      body = { error: 'invalid_request', message: validationMessage(error) };
+    } else if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+      status = error.statusCode;
+      body = { error: FRAMEWORK_CODES[status] ?? 'invalid_request', message: error.message };
+    } else {
+      status = 500;
+      body = { error: 'internal_error', message: 'internal error; see the service log for the request id' };
+    }
+    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    else request.log.info({ error: body.error, message: body.message }, 'request refused');
+    return reply.code(status).type('application/json').send(body);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` } satisfies ErrorBody);
+  });
+}

@@ -1,0 +1,122 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { PermitService } from '../../permits/permit-service.js';
+import {
+  ErrorSchema,
+  HeldPermitSchema,
+  PermitSchema,
+  ResourceParamsSchema,
+  ResourceViewSchema,
+  RunIdParamsSchema,
+  type LimitSchemas,
+} from '../schemas.js';
+
+export interface PermitRoutesOptions {
+  permits: PermitService;
+  schemas: LimitSchemas;
+}
+
+/** The lock API: acquire on a resource; release, renew and check a permit by its runId. */
+export const permitRoutes: FastifyPluginAsyncZod<PermitRoutesOptions> = async (app, { permits, schemas }) => {
+  app.post('/resources/:resource/acquire', {
+    schema: {
+      tags: ['permits'],
+      summary: 'Acquire a permit on a resource',
+      description:
+        'Claims one of the resource\'s capacity slots. With waitMs > 0 it waits up to that long for a slot to free. ' +
+        'The returned runId is the fencing token; release it with DELETE /permits/{runId}.',
+      params: ResourceParamsSchema,
+      body: schemas.AcquireBodySchema,
+      response: {
+        201: PermitSchema.describe('Permit granted'),
+        400: ErrorSchema,
+        409: ErrorSchema.describe('resource_busy (with Retry-After) or capacity_conflict'),
+        503: ErrorSchema.describe('Temporal unavailable (with Retry-After)'),
+      },
+    },
+    handler: async (request, reply) => {
+      // A caller that hangs up while waiting must stop the wait and must not be left holding a slot.
+      const gone = new AbortController();
+      const onClose = () => {
+        if (!reply.raw.writableEnded) gone.abort();
+      };
+      reply.raw.once('close', onClose);
+      try {
+        const permit = await permits.acquire({ resource: request.params.resource, ...request.body, signal: gone.signal });
+        if (gone.signal.aborted) {
+          request.log.warn({ runId: permit.runId }, 'caller disconnected before the permit was delivered; releasing it');
+          await permits.release(permit.runId);
+        }
+        return reply.code(201).send(permit);
+      } finally {
+        reply.raw.off('close', onClose);
+      }
+    },
+  });
+
+  app.get('/resources/:resource', {
+    schema: {
+      tags: ['permits'],
+      summary: 'List the permits held on a resource',
+      params: ResourceParamsSchema,
+      querystring: schemas.ResourceQuerySchema,
+      response: { 200: ResourceViewSchema, 400: ErrorSchema, 503: ErrorSchema },
+    },
+    handler: async (request) => permits.viewResource(request.params.resource, request.query.capacity),
+  });
+
+  app.get('/permits/:runId', {
+    schema: {
+      tags: ['permits'],
+      summary: 'Check a permit (fencing token)',
+      description: '200 only while the permit is held and its lease has not run out.',
+      params: RunIdParamsSchema,
+      response: {
+        200: HeldPermitSchema,
+        400: ErrorSchema,
+        404: ErrorSchema.describe('No such permit'),
+        410: ErrorSchema.describe('permit_ended, with state released or expired'),
+        503: ErrorSchema,
+      },
+    },
+    handler: async (request) => permits.status(request.params.runId),
+  });
+
+  app.post('/permits/:runId/renew', {
+    schema: {
+      tags: ['permits'],
+      summary: 'Renew a permit\'s lease',
+      params: RunIdParamsSchema,
+      body: schemas.RenewBodySchema,
+      response: {
+        200: HeldPermitSchema,
+        400: ErrorSchema,
+        404: ErrorSchema,
+        409: ErrorSchema.describe('max_hold_exceeded: the renewal would pass the maximum hold time'),
+        410: ErrorSchema,
+        503: ErrorSchema,
+      },
+    },
+    handler: async (request) => permits.renew(request.params.runId, request.body?.leaseMs),
+  });
+
+  app.delete('/permits/:runId', {
+    schema: {
+      tags: ['permits'],
+      summary: 'Release a permit',
+      description: 'After 204 the slot is free for the next acquire.',
+      params: RunIdParamsSchema,
+      response: {
+        204: z.undefined().describe('Released'),
+        400: ErrorSchema,
+        404: ErrorSchema,
+        410: ErrorSchema,
+        503: ErrorSchema,
+      },
+    },
+    handler: async (request, reply) => {
+      await permits.release(request.params.runId);
+      return reply.code(204).send();
+    },
+  });
+};

@@ -1,0 +1,148 @@
+import { Client, Connection } from '@temporalio/client';
+import type { WorkflowBundleOption } from '@temporalio/worker';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { buildApp } from './http/app.js';
+import { Metrics } from './metrics.js';
+import { PermitService } from './permits/permit-service.js';
+import { temporalConnectionOptions } from './temporal/connection-options.js';
+import { startDevServer, type DevServer } from './temporal/dev-server.js';
+import { provisionTemporalCli } from './temporal/provision-cli.js';
+import { bundlePermitWorkflows, createPermitWorker, installTemporalRuntime } from './temporal/worker.js';
+
+export interface LockServiceOptions {
+  /** Listen on config.host:config.port; tests leave it off and use inject(). */
+  listen?: boolean;
+  /** A bundle made earlier, so a process that starts several services bundles once. */
+  workflowBundle?: WorkflowBundleOption;
+  /** Called if the worker dies while the service runs; the caller should shut down. */
+  onFatal?: (error: unknown) => void;
+}
+
+export interface LockService {
+  app: FastifyInstance;
+  permits: PermitService;
+  client: Client;
+  temporalAddress: string;
+  /** The base URL when listening. */
+  url: string | undefined;
+  /** Stops in phases: HTTP (in-flight requests finish), worker, connections, embedded server. */
+  stop(): Promise<void>;
+}
+
+async function phase(log: Logger, name: string, timeoutMs: number, work: () => Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs);
+  });
+  try {
+    const outcome = await Promise.race([work().then(() => 'done' as const), timedOut]);
+    if (outcome === 'timeout') log.warn({ phase: name, timeoutMs }, 'shutdown phase timed out; moving on');
+    else log.info({ phase: name }, 'shutdown phase done');
+  } catch (error) {
+    log.error({ phase: name, err: error }, 'shutdown phase failed');
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Connects to Temporal (starting the embedded dev server unless TEMPORAL_ADDRESS is set), runs the worker and builds the API. */
+export async function startLockService(config: Config, log: Logger, options: LockServiceOptions = {}): Promise<LockService> {
+  installTemporalRuntime(log);
+  const cleanups: Array<{ name: string; run: () => Promise<unknown> }> = [];
+  const cleanUp = async (timeoutMs: number) => {
+    for (const cleanup of cleanups.reverse()) await phase(log, cleanup.name, timeoutMs, cleanup.run);
+    cleanups.length = 0;
+  };
+
+  try {
+    let address = config.temporal.address;
+    let devServer: DevServer | undefined;
+    if (!address) {
+      const cliPath = await provisionTemporalCli({ ...config.devServer, log });
+      devServer = await startDevServer({
+        cliPath,
+        dataDir: config.dataDir,
+        port: config.devServer.port,
+        uiPort: config.devServer.uiPort,
+        namespace: config.temporal.namespace,
+        readyTimeoutMs: config.devServer.readyTimeoutMs,
+        log,
+      });
+      address = devServer.address;
+      cleanups.push({ name: 'stop embedded Temporal dev server', run: devServer.stop });
+    }
+
+    const connectionOptions = await temporalConnectionOptions(config.temporal, address);
+    log.info({ address, namespace: config.temporal.namespace, tls: config.temporal.tls }, 'connecting to Temporal');
+    const connection = await Connection.connect({ ...connectionOptions, connectTimeout: config.temporal.rpcTimeoutMs });
+    cleanups.push({ name: 'close Temporal client connection', run: () => connection.close() });
+    const client = new Client({ connection, namespace: config.temporal.namespace });
+
+    const workflowBundle = options.workflowBundle ?? (await bundlePermitWorkflows(log));
+    const { worker, connection: workerConnection } = await createPermitWorker({
+      connectionOptions,
+      namespace: config.temporal.namespace,
+      taskQueue: config.temporal.taskQueue,
+      workflowBundle,
+    });
+    cleanups.push({ name: 'close worker connection', run: () => workerConnection.close() });
+    const workerRun = worker.run().catch((error: unknown) => {
+      log.fatal({ err: error }, 'Temporal worker stopped with an error');
+      options.onFatal?.(error);
+    });
+    cleanups.push({
+      name: 'shut down Temporal worker',
+      run: async () => {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+        await workerRun;
+      },
+    });
+    log.info({ taskQueue: config.temporal.taskQueue }, 'Temporal worker running');
+
+    const metrics = new Metrics();
+    const permits = new PermitService({
+      client,
+      taskQueue: config.temporal.taskQueue,
+      limits: config.limits,
+      resourceCapacities: config.resourceCapacities,
+      rpcTimeoutMs: config.temporal.rpcTimeoutMs,
+      metrics,
+      log,
+    });
+    let accepting = true;
+    const app = await buildApp({
+      permits,
+      metrics,
+      limits: config.limits,
+      logger: log,
+      readiness: {
+        accepting: () => accepting,
+        temporalReachable: () => permits.temporalReachable(),
+        workerState: () => worker.getState(),
+      },
+    });
+    cleanups.push({ name: 'close HTTP server (in-flight requests finish)', run: () => app.close() });
+    cleanups.push({ name: 'stop waiting acquires', run: async () => permits.close() });
+
+    let url: string | undefined;
+    if (options.listen) {
+      url = await app.listen({ port: config.port, host: config.host });
+      log.info({ url, docs: `${url}/docs`, temporalUi: devServer?.uiUrl }, 'lock service listening');
+    } else {
+      await app.ready();
+    }
+
+    let stopping: Promise<void> | undefined;
+    const stop = () => {
+      accepting = false;
+      stopping ??= cleanUp(config.shutdownTimeoutMs);
+      return stopping;
+    };
+    return { app, permits, client, temporalAddress: address, url, stop };
+  } catch (error) {
+    await cleanUp(config.shutdownTimeoutMs);
+    throw error;
+  }
+}

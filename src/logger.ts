@@ -1,0 +1,25 @@
+import { pino, type Logger } from 'pino';
+
+/** Paths that may carry credentials; pino replaces them before a line is written. */
+const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-api-key"]',
+  'headers.authorization',
+  'apiKey',
+  '*.apiKey',
+  'temporal.apiKey',
+];
+
+/** The process-wide JSON logger; Fastify gets it through `loggerInstance`. */
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { service: 'lock-service', pid: process.pid },
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    destination,
+  );
+}

@@ -1,0 +1,52 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type AcquireOutcome = 'granted' | 'busy' | 'conflict' | 'aborted' | 'error';
+export type PermitOperation = 'release' | 'renew' | 'status';
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/** The service's Prometheus metrics, in a registry of their own so several apps can live in one process. */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly acquires = new Counter({
+    name: 'lock_acquire_total',
+    help: 'Acquire requests by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly acquireSeconds = new Histogram({
+    name: 'lock_acquire_duration_seconds',
+    help: 'Time from an acquire request to its answer, waiting included',
+    labelNames: ['outcome'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly slotAttempts = new Counter({
+    name: 'lock_slot_start_attempts_total',
+    help: 'Workflow starts tried while searching for a free slot, by result',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly permitOperations = new Counter({
+    name: 'lock_permit_operations_total',
+    help: 'Release, renew and status calls by outcome (ok, ended, not_found, error)',
+    labelNames: ['operation', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly httpSeconds = new Histogram({
+    name: 'lock_http_request_duration_seconds',
+    help: 'HTTP request latency by route and status code',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+}

@@ -1,0 +1,64 @@
+/** Every error code the API can answer with; the HTTP layer renders them as `{ error, message }`. */
+export const ERROR_CODES = [
+  'invalid_request',
+  'not_found',
+  'method_not_allowed',
+  'payload_too_large',
+  'unsupported_media_type',
+  'permit_not_found',
+  'permit_ended',
+  'resource_busy',
+  'capacity_conflict',
+  'max_hold_exceeded',
+  'temporal_unavailable',
+  'shutting_down',
+  'internal_error',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export type PermitEndState = 'released' | 'expired';
+
+/** A failure with a code, an HTTP status and a message that is safe to show to the caller. */
+export class DomainError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    readonly statusCode: number,
+    message: string,
+    readonly extra: { retryAfterSeconds?: number; state?: PermitEndState } = {},
+  ) {
+    super(message);
+    this.name = 'DomainError';
+  }
+}
+
+export const invalidRequest = (message: string) => new DomainError('invalid_request', 400, message);
+
+export const permitNotFound = (runId: string) =>
+  new DomainError('permit_not_found', 404, `no permit with runId ${runId} is known`);
+
+export const permitEnded = (runId: string, state: PermitEndState) =>
+  new DomainError('permit_ended', 410, `permit ${runId} has already ended: ${state}`, { state });
+
+export const resourceBusy = (resource: string, capacity: number, waitMs: number, retryAfterSeconds: number) =>
+  new DomainError(
+    'resource_busy',
+    409,
+    `all ${capacity} slot(s) of resource "${resource}" are held${waitMs > 0 ? ` and none was freed within waitMs ${waitMs}` : ''}`,
+    { retryAfterSeconds },
+  );
+
+export const capacityConflict = (resource: string, configured: number, requested: number) =>
+  new DomainError(
+    'capacity_conflict',
+    409,
+    `capacity: resource "${resource}" is configured with capacity ${configured}, the request asked for ${requested}`,
+  );
+
+export const maxHoldExceeded = (message: string) => new DomainError('max_hold_exceeded', 409, `leaseMs: ${message}`);
+
+export const temporalUnavailable = (detail: string) =>
+  new DomainError('temporal_unavailable', 503, `Temporal is unavailable: ${detail}`, { retryAfterSeconds: 1 });
+
+export const shuttingDown = () =>
+  new DomainError('shutting_down', 503, 'the service is shutting down; retry on another replica', { retryAfterSeconds: 1 });

@@ -1,0 +1,416 @@
+import { EventEmitter } from 'node:events';
+import {
+  ApplicationFailure,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowIdConflictPolicy,
+  WorkflowIdReusePolicy,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+  type WorkflowExecutionDescription,
+} from '@temporalio/client';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { Metrics } from '../metrics.js';
+import {
+  LEASE_EXPIRED,
+  MAX_HOLD_EXCEEDED,
+  PERMIT_WORKFLOW_TYPE,
+  renewUpdate,
+  type PermitMemo,
+  type PermitWorkflowInput,
+} from '../temporal/messages.js';
+import type { permitWorkflow } from '../temporal/workflows/permit.js';
+import {
+  DomainError,
+  capacityConflict,
+  maxHoldExceeded,
+  permitEnded,
+  permitNotFound,
+  resourceBusy,
+  shuttingDown,
+  type PermitEndState,
+} from './errors.js';
+import { parsePermitWorkflowId, permitWorkflowId, shuffledSlots } from './permit-id.js';
+import { PermitLocator } from './permit-locator.js';
+import { isPermitMemo, permitFromRun, type HeldPermit, type Permit } from './permit.js';
+import { toDomainError } from './temporal-errors.js';
+
+export interface PermitServiceOptions {
+  client: Client;
+  taskQueue: string;
+  limits: Config['limits'];
+  resourceCapacities: Record<string, number>;
+  rpcTimeoutMs: number;
+  metrics: Metrics;
+  log: Logger;
+}
+
+export interface AcquireRequest {
+  resource: string;
+  capacity?: number | undefined;
+  leaseMs?: number | undefined;
+  waitMs?: number | undefined;
+  holder?: string | undefined;
+  /** Fires when the caller has gone away; waiting stops. */
+  signal?: AbortSignal | undefined;
+}
+
+export interface ResourceView {
+  resource: string;
+  capacity: number;
+  held: Permit[];
+  /** "strong" when every slot was read directly, "eventual" when listed from Temporal visibility. */
+  consistency: 'strong' | 'eventual';
+}
+
+const RELEASE_REASON = 'released through the lock service API';
+/** Up to this capacity a resource view describes every slot directly instead of asking visibility. */
+const DIRECT_VIEW_MAX_CAPACITY = 64;
+const FIRST_BACKOFF_MS = 25;
+const MAX_BACKOFF_MS = 500;
+
+/** What a closed permit run means to its holder. */
+function endStateOf(description: WorkflowExecutionDescription): PermitEndState {
+  switch (description.status.name) {
+    case 'COMPLETED':
+      return description.memo?.outcome === 'expired' ? 'expired' : 'released';
+    case 'TIMED_OUT':
+    case 'FAILED':
+      return 'expired';
+    default:
+      return 'released';
+  }
+}
+
+async function mapWithConcurrency<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return results;
+}
+
+/** Acquire, release, renew and inspect permits; the only module that talks to Temporal for the API. */
+export class PermitService {
+  private readonly locator: PermitLocator;
+  /** Emits a resource name when this replica frees one of its slots, so local waiters retry at once. */
+  private readonly slotFreed = new EventEmitter().setMaxListeners(0);
+  /** Aborted at shutdown so waiting acquires answer at once instead of holding the HTTP server open. */
+  private readonly closing = new AbortController();
+
+  constructor(private readonly options: PermitServiceOptions) {
+    this.locator = new PermitLocator(options.client, options.limits.visibilityLookupWaitMs, options.log);
+  }
+
+  /** Ends every wait in progress; called once at shutdown. */
+  close(): void {
+    this.closing.abort();
+  }
+
+  /** The capacity an acquire uses: the configured one (a different request is refused), else the requested one, else 1. */
+  resolveCapacity(resource: string, requested: number | undefined): number {
+    const configured = this.options.resourceCapacities[resource];
+    if (configured !== undefined && requested !== undefined && requested !== configured) {
+      throw capacityConflict(resource, configured, requested);
+    }
+    return configured ?? requested ?? 1;
+  }
+
+  /** Claims a free slot, waiting up to waitMs for one; throws resource_busy when none frees in time. */
+  async acquire(request: AcquireRequest): Promise<Permit> {
+    const started = process.hrtime.bigint();
+    const { metrics } = this.options;
+    const observe = (outcome: 'granted' | 'busy' | 'conflict' | 'aborted' | 'error') => {
+      metrics.acquires.inc({ outcome });
+      metrics.acquireSeconds.observe({ outcome }, Number(process.hrtime.bigint() - started) / 1e9);
+    };
+    try {
+      const permit = await this.acquireOrThrow(request);
+      observe('granted');
+      return permit;
+    } catch (error) {
+      const code = error instanceof DomainError ? error.code : undefined;
+      observe(code === 'resource_busy' ? (request.signal?.aborted ? 'aborted' : 'busy') : code === 'capacity_conflict' ? 'conflict' : 'error');
+      throw error;
+    }
+  }
+
+  private async acquireOrThrow(request: AcquireRequest): Promise<Permit> {
+    const { limits } = this.options;
+    const capacity = this.resolveCapacity(request.resource, request.capacity);
+    const leaseMs = request.leaseMs ?? limits.defaultLeaseMs;
+    const waitMs = request.waitMs ?? 0;
+    const holder = request.holder ?? null;
+    const deadline = Date.now() + waitMs;
+    const stop = request.signal ? AbortSignal.any([request.signal, this.closing.signal]) : this.closing.signal;
+    let backoffMs = FIRST_BACKOFF_MS;
+    for (;;) {
+      if (this.closing.signal.aborted) throw shuttingDown();
+      const permit = await this.tryEverySlot(request.resource, capacity, leaseMs, holder);
+      if (permit) return permit;
+      const remainingMs = deadline - Date.now();
+      if (remainingMs <= 0 || request.signal?.aborted) {
+        throw resourceBusy(request.resource, capacity, waitMs, 1);
+      }
+      // Full jitter keeps waiters on several replicas from retrying in lockstep.
+      await this.waitForFreedSlot(request.resource, Math.min(remainingMs, Math.random() * backoffMs), stop);
+      backoffMs = Math.min(backoffMs * 2, MAX_BACKOFF_MS);
+    }
+  }
+
+  private waitForFreedSlot(resource: string, ms: number, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.slotFreed.off(resource, done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.slotFreed.on(resource, done);
+      signal?.addEventListener('abort', done);
+    });
+  }
+
+  /** One pass over the slots in random order; the atomic workflow start is the only judge of "free". */
+  private async tryEverySlot(
+    resource: string,
+    capacity: number,
+    leaseMs: number,
+    holder: string | null,
+  ): Promise<Permit | undefined> {
+    for (const slot of shuffledSlots(capacity)) {
+      const permit = await this.tryStart(resource, slot, capacity, leaseMs, holder);
+      if (permit) return permit;
+    }
+    return undefined;
+  }
+
+  private async tryStart(
+    resource: string,
+    slot: number,
+    capacity: number,
+    leaseMs: number,
+    holder: string | null,
+  ): Promise<Permit | undefined> {
+    const { client, taskQueue, limits, metrics, log } = this.options;
+    const workflowId = permitWorkflowId(resource, slot);
+    const input: PermitWorkflowInput = { resource, slot, capacity, leaseMs, maxHoldMs: limits.maxHoldMs, holder };
+    const memo: PermitMemo = { resource, slot, capacity, holder, leaseMs };
+    // Taken before the start request is sent: the server starts the lease no earlier, so the
+    // expiresAt reported from it can only be earlier than the moment the slot really frees.
+    const sentAtMs = Date.now();
+    try {
+      const handle = await this.rpc(() =>
+        client.workflow.start<typeof permitWorkflow>(PERMIT_WORKFLOW_TYPE, {
+          workflowId,
+          taskQueue,
+          args: [input],
+          memo: { ...memo },
+          workflowExecutionTimeout: limits.maxHoldMs,
+          workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+          workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+        }),
+      );
+      metrics.slotAttempts.inc({ result: 'claimed' });
+      const runId = handle.firstExecutionRunId;
+      const permit: Permit = {
+        runId,
+        fencingToken: runId,
+        workflowId,
+        resource,
+        slot,
+        capacity,
+        leaseMs,
+        holder,
+        acquiredAt: new Date(sentAtMs).toISOString(),
+        expiresAt: new Date(sentAtMs + leaseMs).toISOString(),
+      };
+      this.locator.remember(permit);
+      log.info({ resource, slot, runId, holder, leaseMs }, 'permit acquired');
+      return permit;
+    } catch (error) {
+      if (error instanceof WorkflowExecutionAlreadyStartedError) {
+        metrics.slotAttempts.inc({ result: 'busy' });
+        return undefined;
+      }
+      throw toDomainError(error);
+    }
+  }
+
+  /** Ends the permit's run; its slot is free for the next acquire as soon as this returns. */
+  async release(runId: string): Promise<void> {
+    const workflowId = await this.workflowIdOrThrow(runId, 'release');
+    try {
+      await this.rpc(() => this.options.client.workflow.getHandle(workflowId, runId).terminate(RELEASE_REASON));
+    } catch (error) {
+      throw await this.explainFailure(error, 'release', workflowId, runId);
+    }
+    this.countOperation('release', 'ok');
+    this.options.log.info({ runId, workflowId }, 'permit released');
+    const parsed = parsePermitWorkflowId(workflowId);
+    if (parsed) this.slotFreed.emit(parsed.resource);
+  }
+
+  /** Extends the lease to now + leaseMs (default: the permit's lease length). */
+  async renew(runId: string, leaseMs: number | undefined): Promise<HeldPermit> {
+    const workflowId = await this.workflowIdOrThrow(runId, 'renew');
+    let renewed: { leaseMs: number; expiresAt: string };
+    try {
+      renewed = await this.rpc(() =>
+        this.options.client.workflow.getHandle(workflowId, runId).executeUpdate(renewUpdate, { args: [{ leaseMs }] }),
+      );
+    } catch (error) {
+      throw await this.explainFailure(error, 'renew', workflowId, runId);
+    }
+    const before = this.locator.cached(runId) ?? (await this.describeHeld(workflowId, runId, 'renew'));
+    const permit: Permit = { ...before, leaseMs: renewed.leaseMs, expiresAt: renewed.expiresAt };
+    this.locator.remember(permit);
+    this.countOperation('renew', 'ok');
+    this.options.log.info({ runId, workflowId, expiresAt: permit.expiresAt }, 'permit renewed');
+    return { ...permit, state: 'held' };
+  }
+
+  /** The permit as Temporal has it now; ended permits throw permit_ended. This is the fencing-token check. */
+  async status(runId: string): Promise<HeldPermit> {
+    const workflowId = await this.workflowIdOrThrow(runId, 'status');
+    const permit = await this.describeHeld(workflowId, runId, 'status');
+    this.countOperation('status', 'ok');
+    return { ...permit, state: 'held' };
+  }
+
+  /** The permits held on a resource. */
+  async viewResource(resource: string, requestedCapacity: number | undefined): Promise<ResourceView> {
+    const capacity = this.options.resourceCapacities[resource] ?? requestedCapacity;
+    if (capacity !== undefined && capacity <= DIRECT_VIEW_MAX_CAPACITY) {
+      const slots = await mapWithConcurrency(shuffledSlots(capacity).sort((a, b) => a - b), 16, (slot) =>
+        this.describeSlot(resource, slot),
+      );
+      return { resource, capacity, held: slots.filter((permit): permit is Permit => !!permit), consistency: 'strong' };
+    }
+    const held = await this.listHeldFromVisibility(resource);
+    const capacityOfHolders = held.reduce((max, permit) => Math.max(max, permit.capacity), 0);
+    return { resource, capacity: capacity ?? (capacityOfHolders || 1), held, consistency: 'eventual' };
+  }
+
+  /** True when Temporal answers a cheap call within a second. */
+  async temporalReachable(): Promise<boolean> {
+    try {
+      const { client } = this.options;
+      await client.connection.withDeadline(Date.now() + 1_000, () => client.workflowService.getSystemInfo({}));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private async describeSlot(resource: string, slot: number): Promise<Permit | undefined> {
+    try {
+      const description = await this.rpc(() =>
+        this.options.client.workflow.getHandle(permitWorkflowId(resource, slot)).describe(),
+      );
+      return this.heldPermitOf(description);
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return undefined;
+      throw toDomainError(error);
+    }
+  }
+
+  private async listHeldFromVisibility(resource: string): Promise<Permit[]> {
+    const query =
+      `WorkflowType = '${PERMIT_WORKFLOW_TYPE}' AND ExecutionStatus = 'Running' ` +
+      `AND WorkflowId STARTS_WITH '${permitWorkflowId(resource, 0).slice(0, -1)}'`;
+    const held: Permit[] = [];
+    try {
+      for await (const execution of this.options.client.workflow.list({ query })) {
+        if (!isPermitMemo(execution.memo) || execution.memo.resource !== resource) continue;
+        const permit = permitFromRun(execution, execution.memo);
+        if (Date.parse(permit.expiresAt) > Date.now()) held.push(permit);
+      }
+    } catch (error) {
+      throw toDomainError(error);
+    }
+    return held.sort((a, b) => a.slot - b.slot);
+  }
+
+  /** A running permit whose lease has not run out, or undefined. */
+  private heldPermitOf(description: WorkflowExecutionDescription): Permit | undefined {
+    if (description.status.name !== 'RUNNING' || !isPermitMemo(description.memo)) return undefined;
+    const permit = permitFromRun(description, description.memo);
+    return Date.parse(permit.expiresAt) > Date.now() ? permit : undefined;
+  }
+
+  private async describeHeld(workflowId: string, runId: string, operation: 'renew' | 'status'): Promise<Permit> {
+    let description: WorkflowExecutionDescription;
+    try {
+      description = await this.rpc(() => this.options.client.workflow.getHandle(workflowId, runId).describe());
+    } catch (error) {
+      throw await this.explainFailure(error, operation, workflowId, runId);
+    }
+    const permit = this.heldPermitOf(description);
+    if (permit) return permit;
+    // A run still open past its lease is waiting for a worker to close it; its holder no longer holds it.
+    const state = description.status.name === 'RUNNING' ? 'expired' : endStateOf(description);
+    this.countOperation(operation, 'ended');
+    throw permitEnded(runId, state);
+  }
+
+  private async workflowIdOrThrow(runId: string, operation: 'release' | 'renew' | 'status'): Promise<string> {
+    let workflowId: string | undefined;
+    try {
+      workflowId = await this.locator.workflowIdOf(runId);
+    } catch (error) {
+      throw toDomainError(error);
+    }
+    if (workflowId) return workflowId;
+    this.countOperation(operation, 'not_found');
+    throw permitNotFound(runId);
+  }
+
+  /** Turns a failed release/renew/status call into the answer the caller gets. */
+  private async explainFailure(
+    error: unknown,
+    operation: 'release' | 'renew' | 'status',
+    workflowId: string,
+    runId: string,
+  ): Promise<Error> {
+    if (error instanceof WorkflowUpdateFailedError && error.cause instanceof ApplicationFailure) {
+      if (error.cause.type === LEASE_EXPIRED) {
+        this.countOperation(operation, 'ended');
+        return permitEnded(runId, 'expired');
+      }
+      if (error.cause.type === MAX_HOLD_EXCEEDED) return maxHoldExceeded(error.cause.message);
+    }
+    if (!(error instanceof WorkflowNotFoundError)) {
+      this.countOperation(operation, 'error');
+      return toDomainError(error);
+    }
+    // The run is closed (or unknown): describe it once to tell released from expired from never existed.
+    try {
+      const description = await this.rpc(() => this.options.client.workflow.getHandle(workflowId, runId).describe());
+      this.countOperation(operation, 'ended');
+      return permitEnded(runId, description.status.name === 'RUNNING' ? 'expired' : endStateOf(description));
+    } catch (describeError) {
+      if (describeError instanceof WorkflowNotFoundError) {
+        this.countOperation(operation, 'not_found');
+        return permitNotFound(runId);
+      }
+      return toDomainError(describeError);
+    }
+  }
+
+  private countOperation(operation: 'release' | 'renew' | 'status', outcome: 'ok' | 'ended' | 'not_found' | 'error') {
+    this.options.metrics.permitOperations.inc({ operation, outcome });
+  }
+
+  /** Every Temporal call gets a deadline, so an unreachable server means a prompt 503, never a hang. */
+  private rpc<T>(fn: () => Promise<T>): Promise<T> {
+    return this.options.client.connection.withDeadline(Date.now() + this.options.rpcTimeoutMs, fn);
+  }
+}

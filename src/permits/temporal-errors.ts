@@ -1,0 +1,34 @@
+import { DomainError, temporalUnavailable } from './errors.js';
+
+/** gRPC status codes (fixed by the gRPC spec) that mean "the server cannot answer now". */
+const UNAVAILABLE_CODES: ReadonlyMap<number, string> = new Map([
+  [1, 'CANCELLED'],
+  [4, 'DEADLINE_EXCEEDED'],
+  [8, 'RESOURCE_EXHAUSTED'],
+  [14, 'UNAVAILABLE'],
+]);
+
+/** The gRPC status code anywhere in an error's cause chain, if there is one. */
+export function grpcCode(error: unknown): number | undefined {
+  for (let current = error, depth = 0; current && depth < 5; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'number') return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/**
+ * Turns a Temporal failure that is not part of the permit protocol into a DomainError:
+ * an unreachable or overloaded server becomes 503 with Retry-After; anything else stays a 500.
+ */
+export function toDomainError(error: unknown): Error {
+  if (error instanceof DomainError) return error;
+  const code = grpcCode(error);
+  const unavailable = code === undefined ? undefined : UNAVAILABLE_CODES.get(code);
+  if (unavailable) return temporalUnavailable(unavailable);
+  if (error instanceof Error && /deadline|UNAVAILABLE|ECONNREFUSED|Connection dropped/i.test(error.message)) {
+    return temporalUnavailable(error.message.split('\n')[0] ?? 'unreachable');
+  }
+  return error instanceof Error ? error : new Error(String(error));
+}

@@ -1,0 +1,195 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Connection } from '@temporalio/client';
+import type { Logger } from 'pino';
+
+export interface DevServerOptions {
+  cliPath: string;
+  dataDir: string;
+  port: number;
+  /** 0 runs the server headless (no Web UI). */
+  uiPort: number;
+  namespace: string;
+  readyTimeoutMs: number;
+  log: Logger;
+}
+
+export interface DevServer {
+  address: string;
+  uiUrl: string | undefined;
+  pid: number;
+  /** Stops the server (SIGTERM, then SIGKILL after a grace period) and forgets its pid file. */
+  stop(): Promise<void>;
+}
+
+const PID_FILE = 'temporal-dev-server.pid';
+const DB_FILE = 'temporal.db';
+const STOP_GRACE_MS = 10_000;
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!isAlive(pid)) return true;
+    await delay(50);
+  }
+  return !isAlive(pid);
+}
+
+async function processCommandLine(pid: number): Promise<string> {
+  try {
+    return (await fs.readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').join(' ');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * A dev server whose service was SIGKILLed keeps running and keeps the database file and port.
+ * It is replaced rather than reused, so this process always owns (and later stops) its server.
+ */
+async function replaceLeftoverServer(pidFile: string, log: Logger): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number((await fs.readFile(pidFile, 'utf8')).trim());
+  } catch {
+    return;
+  }
+  const commandLine = Number.isInteger(pid) && pid > 0 && isAlive(pid) ? await processCommandLine(pid) : '';
+  if (commandLine.includes('start-dev')) {
+    log.warn({ serverPid: pid }, 'replacing a Temporal dev server left behind by an earlier run');
+    process.kill(pid, 'SIGTERM');
+    if (!(await waitForExit(pid, STOP_GRACE_MS))) {
+      process.kill(pid, 'SIGKILL');
+      await waitForExit(pid, STOP_GRACE_MS);
+    }
+  }
+  await fs.rm(pidFile, { force: true });
+}
+
+function portInUse(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+async function waitUntilReady(
+  address: string,
+  namespace: string,
+  child: ChildProcess,
+  timeoutMs: number,
+  recentOutput: () => string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`Temporal dev server exited during start-up (${child.exitCode ?? child.signalCode}):\n${recentOutput()}`);
+    }
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 1_000 });
+      try {
+        await connection.withDeadline(Date.now() + 2_000, () =>
+          connection.workflowService.describeNamespace({ namespace }),
+        );
+        return;
+      } finally {
+        await connection.close();
+      }
+    } catch (error) {
+      lastError = error;
+      await delay(250);
+    }
+  }
+  throw new Error(
+    `Temporal dev server at ${address} was not ready within ${timeoutMs} ms (${(lastError as Error)?.message}):\n${recentOutput()}`,
+  );
+}
+
+/** Starts `temporal server start-dev` with its SQLite file under dataDir and waits until it serves the namespace. */
+export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
+  const { cliPath, dataDir, port, uiPort, namespace, readyTimeoutMs, log } = options;
+  await fs.mkdir(dataDir, { recursive: true });
+  const pidFile = path.join(dataDir, PID_FILE);
+  await replaceLeftoverServer(pidFile, log);
+  if (await portInUse(port)) {
+    throw new Error(
+      `Port ${port} is already in use, so the embedded Temporal dev server cannot start. ` +
+        `Set TEMPORAL_DEV_PORT to a free port, or TEMPORAL_ADDRESS=127.0.0.1:${port} to use the server already there.`,
+    );
+  }
+
+  const args = [
+    'server', 'start-dev',
+    '--db-filename', path.join(dataDir, DB_FILE),
+    '--ip', '127.0.0.1',
+    '--port', String(port),
+    '--log-format', 'json',
+    '--log-level', 'warn',
+    // WAL keeps writers from blocking readers; synchronous=NORMAL is still durable across a process crash.
+    '--sqlite-pragma', 'journal_mode=wal',
+    '--sqlite-pragma', 'synchronous=normal',
+  ];
+  if (uiPort === 0) args.push('--headless');
+  else args.push('--ui-port', String(uiPort));
+  if (namespace !== 'default') args.push('--namespace', namespace);
+
+  const address = `127.0.0.1:${port}`;
+  log.info({ address, dataDir, cli: cliPath }, 'starting embedded Temporal dev server');
+  const started = Date.now();
+  const child = spawn(cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-4000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const spawned = await new Promise<boolean>((resolve) => {
+    child.once('spawn', () => resolve(true));
+    child.once('error', (error) => {
+      output += error.message;
+      resolve(false);
+    });
+  });
+  if (!spawned || child.pid === undefined) throw new Error(`Could not run ${cliPath}: ${output}`);
+  const pid = child.pid;
+  await fs.writeFile(pidFile, `${pid}\n`);
+
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      if (!(await waitForExit(pid, STOP_GRACE_MS))) child.kill('SIGKILL');
+      await waitForExit(pid, STOP_GRACE_MS);
+    }
+    await fs.rm(pidFile, { force: true });
+  };
+
+  try {
+    await waitUntilReady(address, namespace, child, readyTimeoutMs, () => output.trim());
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  const uiUrl = uiPort === 0 ? undefined : `http://127.0.0.1:${uiPort}`;
+  log.info({ address, uiUrl, serverPid: pid, startupMs: Date.now() - started }, 'embedded Temporal dev server is ready');
+  child.once('exit', (code, signal) => {
+    if (code !== 0 && signal !== 'SIGTERM') log.error({ code, signal, output: output.slice(-1000) }, 'Temporal dev server exited');
+  });
+  return { address, uiUrl, pid, stop };
+}

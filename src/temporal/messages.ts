@@ -1,0 +1,48 @@
+// The permit workflow's contract, shared by the workflow, the service and the tests.
+import { defineSignal, defineUpdate } from '@temporalio/workflow';
+
+export const PERMIT_WORKFLOW_TYPE = 'permitWorkflow';
+
+export interface PermitWorkflowInput {
+  resource: string;
+  slot: number;
+  capacity: number;
+  leaseMs: number;
+  /** Also the run's workflowExecutionTimeout; renewals never extend a lease past it. */
+  maxHoldMs: number;
+  holder: string | null;
+}
+
+export type PermitOutcome = 'released' | 'expired';
+
+/** What the Web UI and `describe` show for a permit run. */
+export interface PermitMemo {
+  resource: string;
+  slot: number;
+  capacity: number;
+  holder: string | null;
+  leaseMs: number;
+  /** Written by the workflow on renewal; before that the lease ends at start time + leaseMs. */
+  expiresAt?: string;
+  /** Written by the workflow as it completes on its own. */
+  outcome?: PermitOutcome;
+}
+
+export interface RenewRequest {
+  /** Defaults to the lease length the permit was acquired with. */
+  leaseMs?: number;
+}
+
+export interface RenewResult {
+  leaseMs: number;
+  expiresAt: string;
+}
+
+/** Error types the renew validator rejects with (ApplicationFailure.type). */
+export const LEASE_EXPIRED = 'LeaseExpired';
+export const MAX_HOLD_EXCEEDED = 'MaxHoldExceeded';
+
+export const renewUpdate = defineUpdate<RenewResult, [RenewRequest]>('renew');
+
+/** Release for holders that are workflows themselves; they cannot terminate another workflow. */
+export const releaseSignal = defineSignal('release');

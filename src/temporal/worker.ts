@@ -1,0 +1,89 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
+import {
+  NativeConnection,
+  Runtime,
+  Worker,
+  bundleWorkflowCode,
+  type WorkflowBundleOption,
+} from '@temporalio/worker';
+import type { Logger } from 'pino';
+import type { TemporalConnectionOptions } from './connection-options.js';
+
+/** Sends the SDK's own log lines into pino, so one process writes one JSON log. */
+class PinoTemporalLogger implements TemporalLogger {
+  constructor(private readonly pino: Logger) {}
+  log(level: LogLevel, message: string, meta?: LogMetadata): void {
+    const method = ({ TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const)[level];
+    this.pino[method]({ ...meta, component: 'temporal-sdk' }, message);
+  }
+  trace(message: string, meta?: LogMetadata) { this.pino.trace({ ...meta, component: 'temporal-sdk' }, message); }
+  debug(message: string, meta?: LogMetadata) { this.pino.debug({ ...meta, component: 'temporal-sdk' }, message); }
+  info(message: string, meta?: LogMetadata) { this.pino.info({ ...meta, component: 'temporal-sdk' }, message); }
+  warn(message: string, meta?: LogMetadata) { this.pino.warn({ ...meta, component: 'temporal-sdk' }, message); }
+  error(message: string, meta?: LogMetadata) { this.pino.error({ ...meta, component: 'temporal-sdk' }, message); }
+}
+
+let runtimeInstalled = false;
+
+/** A child logger at warn, or at the parent's level when that is stricter (or debug/trace, to see everything). */
+function quieter(log: Logger): Logger {
+  const verbose = log.level === 'debug' || log.level === 'trace';
+  const level = verbose || log.levelVal > log.levels.values.warn! ? log.level : 'warn';
+  return log.child({}, { level });
+}
+
+/** Routes SDK logs through pino; the SDK allows one Runtime per process, so later calls are no-ops. */
+export function installTemporalRuntime(log: Logger): void {
+  if (runtimeInstalled) return;
+  // The SDK is chatty at info (webpack output, worker state); only its warnings reach the service log.
+  Runtime.install({ logger: new PinoTemporalLogger(quieter(log)) });
+  runtimeInstalled = true;
+}
+
+/** The workflow entry point next to this module: .ts when run by tsx, .js once compiled. */
+export function workflowsPath(): string {
+  const here = fileURLToPath(import.meta.url);
+  return path.join(path.dirname(here), 'workflows', `index${path.extname(here)}`);
+}
+
+/** Bundles the workflow code once; the result can be shared by several workers in one process. */
+export async function bundlePermitWorkflows(log: Logger): Promise<{ code: string }> {
+  const started = Date.now();
+  const bundle = await bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: new PinoTemporalLogger(quieter(log)) });
+  log.info({ bundleMs: Date.now() - started }, 'workflow code bundled');
+  return { code: bundle.code };
+}
+
+export interface PermitWorkerOptions {
+  connectionOptions: TemporalConnectionOptions;
+  namespace: string;
+  taskQueue: string;
+  workflowBundle: WorkflowBundleOption;
+}
+
+export interface PermitWorker {
+  worker: Worker;
+  connection: NativeConnection;
+}
+
+/** Creates (but does not run) the worker that executes permit workflows in this process. */
+export async function createPermitWorker(options: PermitWorkerOptions): Promise<PermitWorker> {
+  const { address, tls, apiKey } = options.connectionOptions;
+  const connection = await NativeConnection.connect({ address, tls, apiKey });
+  try {
+    const worker = await Worker.create({
+      connection,
+      namespace: options.namespace,
+      taskQueue: options.taskQueue,
+      workflowBundle: options.workflowBundle,
+      // Permit workflows only wait on timers and messages; a short grace lets shutdown finish promptly.
+      shutdownGraceTime: '5s',
+    });
+    return { worker, connection };
+  } catch (error) {
+    await connection.close();
+    throw error;
+  }
+}

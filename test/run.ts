@@ -1,0 +1,69 @@
+// `npm test`: starts one real Temporal dev server (provisioned like `npm start` does), bundles the
+// workflow code once, then runs every test file against them with node's test runner.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/logger.js';
+import { startDevServer } from '../src/temporal/dev-server.js';
+import { provisionTemporalCli } from '../src/temporal/provision-cli.js';
+import { bundlePermitWorkflows } from '../src/temporal/worker.js';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function testFiles(args: string[]): Promise<string[]> {
+  if (args.length > 0) return args;
+  const entries = await fs.readdir('test', { recursive: true });
+  return entries
+    .filter((entry) => entry.endsWith('.test.ts'))
+    .map((entry) => path.join('test', entry))
+    .sort();
+}
+
+const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'info');
+const config = loadConfig({ ...process.env, TEMPORAL_ADDRESS: '' });
+const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'lock-service-test-'));
+const cliPath = await provisionTemporalCli({ ...config.devServer, log });
+const server = await startDevServer({
+  cliPath,
+  dataDir: path.join(workDir, 'temporal'),
+  port: await freePort(),
+  uiPort: 0,
+  namespace: 'default',
+  readyTimeoutMs: config.devServer.readyTimeoutMs,
+  log,
+});
+
+let exitCode = 1;
+try {
+  const bundle = await bundlePermitWorkflows(log);
+  const bundlePath = path.join(workDir, 'workflow-bundle.js');
+  await fs.writeFile(bundlePath, bundle.code);
+  const files = await testFiles(process.argv.slice(2));
+  log.info({ files: files.length, temporal: server.address }, 'running tests');
+  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
+    stdio: 'inherit',
+    env: {
+      ...process.env,
+      TEMPORAL_TEST_ADDRESS: server.address,
+      TEMPORAL_TEST_CLI: cliPath,
+      LOCK_TEST_WORKFLOW_BUNDLE: bundlePath,
+    },
+  });
+  exitCode = await new Promise<number>((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
+} finally {
+  await server.stop();
+  await fs.rm(workDir, { recursive: true, force: true });
+}
+process.exit(exitCode);
