@@ -8,6 +8,7 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
+import type { OpenAPIV3 } from 'openapi-types';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Metrics } from '../metrics.js';
@@ -23,6 +24,21 @@ export interface AppDependencies {
   metrics: Metrics;
   limits: Config['limits'];
   logger: Logger;
+}
+
+/**
+ * @fastify/swagger marks every request body required, but a body without required fields may be
+ * left out here (a bodyless POST counts as `{}`), so the document says so.
+ */
+function markOptionalBodies<T extends { paths?: object }>(document: T): T {
+  for (const operations of Object.values(document.paths ?? {}) as Array<Record<string, unknown> | undefined>) {
+    for (const operation of Object.values(operations ?? {})) {
+      const body = (operation as OpenAPIV3.OperationObject | undefined)?.requestBody as OpenAPIV3.RequestBodyObject | undefined;
+      const schema = body?.content?.['application/json']?.schema as OpenAPIV3.SchemaObject | undefined;
+      if (body && schema && !(schema.required?.length)) body.required = false;
+    }
+  }
+  return document;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -57,10 +73,6 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
-  // A POST without a body arrives as null; the optional bodies treat that as "no options".
-  app.addHook('preValidation', async (request) => {
-    if (request.body === null) request.body = undefined;
-  });
   app.addHook('onResponse', async (request, reply) => {
     deps.metrics.httpSeconds.observe(
       { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
@@ -85,6 +97,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       ],
     },
     transform: jsonSchemaTransform,
+    transformObject: (documentObject) =>
+      'openapiObject' in documentObject ? markOptionalBodies(documentObject.openapiObject) : documentObject.swaggerObject,
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 

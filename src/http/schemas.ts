@@ -85,12 +85,13 @@ export function createLimitSchemas(limits: Config['limits']) {
           .describe(`How long to wait for a free slot, 0..${limits.maxWaitMs}; default 0 (try once)`),
         holder: z.string().max(256).optional().describe('Who holds the permit, for people reading (at most 256 characters)'),
       })
-      .optional(),
+      // A bodyless POST reaches the validator as null; both mean "no options".
+      .nullish(),
     RenewBodySchema: z
       .strictObject({
         leaseMs: leaseMs.optional().describe('New lease length from now; default: the length the permit was acquired with'),
       })
-      .optional(),
+      .nullish(),
     ResourceQuerySchema: z.strictObject({
       capacity: z.coerce
         .number()

@@ -1,0 +1,38 @@
+import { Client } from '@temporalio/client';
+import type { Config } from '../config.js';
+import { createLogger } from '../logger.js';
+import { Metrics } from '../metrics.js';
+import { PermitService } from '../permits/permit-service.js';
+import { buildApp } from './app.js';
+
+/**
+ * The OpenAPI document exactly as the running service serves it at /openapi.json. No request is
+ * handled, so the Temporal client's lazy connection is never opened.
+ */
+export async function generateOpenApiDocument(config: Config): Promise<unknown> {
+  const logger = createLogger('silent');
+  const client = new Client();
+  const metrics = new Metrics();
+  const permits = new PermitService({
+    client,
+    taskQueue: config.temporal.taskQueue,
+    limits: config.limits,
+    resourceCapacities: config.resourceCapacities,
+    rpcTimeoutMs: config.temporal.rpcTimeoutMs,
+    metrics,
+    log: logger,
+  });
+  const app = await buildApp({
+    permits,
+    metrics,
+    limits: config.limits,
+    logger,
+    readiness: { accepting: () => false, temporalReachable: async () => false, workerState: () => 'INITIALIZED' },
+  });
+  try {
+    await app.ready();
+    return app.swagger();
+  } finally {
+    await app.close();
+  }
+}
