@@ -153,7 +153,9 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   const address = `127.0.0.1:${port}`;
   log.info({ address, dataDir, cli: cliPath }, 'starting embedded Temporal dev server');
   const started = Date.now();
-  const child = spawn(cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group: a Ctrl-C in the terminal reaches only the service, which then stops the
+  // server last, after the worker has shut down against a live server.
+  const child = spawn(cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let output = '';
   const keep = (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-4000);
