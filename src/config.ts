@@ -25,7 +25,7 @@ const resourceCapacitiesSchema = z
   .transform((raw, ctx) => {
     const capacities: Record<string, number> = {};
     for (const entry of raw.split(',').map((part) => part.trim()).filter(Boolean)) {
-      const match = /^([^=]+)=(\d+)$/.exec(entry);
+      const match = /^([^=]+)=\s*(\d+)$/.exec(entry);
       const name = match?.[1]?.trim() ?? '';
       if (!match || !ResourceNameSchema.safeParse(name).success) {
         ctx.addIssue({ code: 'custom', message: `"${entry}" is not <resource>=<capacity>` });
@@ -127,7 +127,11 @@ export class ConfigError extends Error {}
 
 /** Reads and validates the whole configuration once; a bad value throws a ConfigError naming the variable. */
 export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = EnvSchema.safeParse(environment);
+  // A variable set to nothing (PORT= in a compose file) means "not set", never 0 or "".
+  const given = Object.fromEntries(
+    Object.entries(environment).filter(([, value]) => value !== undefined && value.trim() !== ''),
+  );
+  const parsed = EnvSchema.safeParse(given);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const variable = issue.path.join('.') || 'environment';

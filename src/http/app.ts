@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import {
   jsonSchemaTransform,
   serializerCompiler,
@@ -53,6 +53,15 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     bodyLimit: 16 * 1024,
+    // Long enough for any valid resource name (128) so the zod schema, not the router, judges names.
+    routerOptions: { maxParamLength: 512 },
+    // Malformed URLs and over-long path parameters fail inside the router, before the error handler.
+    frameworkErrors: (error, request, reply) => {
+      request.log.info({ code: error.code }, 'request refused by the router');
+      void (reply as FastifyReply)
+        .code(error.statusCode && error.statusCode < 500 ? error.statusCode : 400)
+        .send({ error: 'invalid_request', message: `path: ${error.message}` });
+    },
     return503OnClosing: true,
   }).withTypeProvider<ZodTypeProvider>();
 

@@ -21,10 +21,6 @@ function validationMessage(error: FastifyError): string {
   const where = error.validationContext ?? 'request';
   const parts = issues.map((issue) => {
     const field = issue.instancePath.replace(/^\//, '').replaceAll('/', '.');
-    const params = issue.params as { issue?: { code?: string; keys?: string[] } } | undefined;
-    if (params?.issue?.code === 'unrecognized_keys') {
-      return `${where}: unknown field(s) ${params.issue.keys?.map((key) => `"${key}"`).join(', ')}`;
-    }
     return `${where}${field ? `.${field}` : ''}: ${issue.message}`;
   });
   return parts.length > 0 ? parts.join('; ') : error.message;

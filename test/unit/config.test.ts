@@ -1,0 +1,203 @@
+import assert from 'node:assert/strict';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { ConfigError, describeConfig, loadConfig, type Config } from '../../src/config.js';
+
+// Every call passes its own env object: the tests must not depend on the shell that runs them.
+
+/** Asserts that loading env fails with a ConfigError whose message names the variable. */
+function assertRejected(env: Record<string, string>, variable: string): ConfigError {
+  let caught: unknown;
+  try {
+    loadConfig(env);
+  } catch (error) {
+    caught = error;
+  }
+  assert.ok(caught instanceof ConfigError, `expected a ConfigError for ${JSON.stringify(env)}, got ${String(caught)}`);
+  assert.match(caught.message, new RegExp(`\\b${variable}\\b`), `message should name ${variable}: ${caught.message}`);
+  return caught;
+}
+
+test('an empty environment gives the documented defaults', () => {
+  const config = loadConfig({});
+  assert.equal(config.port, 8080);
+  assert.equal(config.host, '127.0.0.1');
+  assert.equal(config.logLevel, 'info');
+  assert.equal(config.dataDir, path.resolve('./data'));
+  assert.ok(path.isAbsolute(config.dataDir));
+
+  assert.equal(config.temporal.address, undefined, 'no TEMPORAL_ADDRESS means the embedded dev server');
+  assert.equal(config.temporal.namespace, 'default');
+  assert.equal(config.temporal.taskQueue, 'lock-service');
+  assert.equal(config.temporal.tls, false);
+  assert.equal(config.temporal.apiKey, undefined);
+  assert.equal(config.temporal.tlsCertPath, undefined);
+  assert.equal(config.temporal.tlsKeyPath, undefined);
+
+  assert.equal(config.devServer.port, 7233);
+  assert.equal(config.devServer.uiPort, 8233);
+  assert.equal(config.devServer.cliPath, undefined);
+  assert.equal(config.devServer.cacheDir, path.join(os.homedir(), '.cache', 'temporal-lock-service'));
+
+  assert.deepEqual(config.limits, {
+    defaultLeaseMs: 30_000,
+    maxLeaseMs: 3_600_000,
+    maxHoldMs: 86_400_000,
+    maxCapacity: 10_000,
+    maxWaitMs: 300_000,
+    visibilityLookupWaitMs: 2_000,
+  });
+  assert.deepEqual(config.resourceCapacities, {});
+});
+
+test('numbers and booleans are coerced from their string form', () => {
+  const config = loadConfig({
+    PORT: '9000',
+    HOST: '0.0.0.0',
+    DATA_DIR: '/var/lib/locks',
+    DEFAULT_LEASE_MS: '10000',
+    MAX_LEASE_MS: '60000',
+    MAX_HOLD_MS: '120000',
+    MAX_CAPACITY: '50',
+    MAX_WAIT_MS: '0',
+    VISIBILITY_LOOKUP_WAIT_MS: '0',
+    TEMPORAL_ADDRESS: ' temporal.example:7233 ',
+    TEMPORAL_NAMESPACE: 'locks',
+    TEMPORAL_TASK_QUEUE: 'locks-q',
+    TEMPORAL_TLS: 'true',
+    LOG_LEVEL: 'debug',
+  });
+  assert.equal(config.port, 9000);
+  assert.equal(config.host, '0.0.0.0');
+  assert.equal(config.dataDir, '/var/lib/locks');
+  assert.equal(config.logLevel, 'debug');
+  assert.deepEqual(config.limits, {
+    defaultLeaseMs: 10_000,
+    maxLeaseMs: 60_000,
+    maxHoldMs: 120_000,
+    maxCapacity: 50,
+    maxWaitMs: 0,
+    visibilityLookupWaitMs: 0,
+  });
+  assert.equal(config.temporal.address, 'temporal.example:7233');
+  assert.equal(config.temporal.namespace, 'locks');
+  assert.equal(config.temporal.taskQueue, 'locks-q');
+  assert.equal(config.temporal.tls, true);
+});
+
+test('TEMPORAL_TLS accepts true/false/1/0/yes/no, and "false" really means false', () => {
+  for (const [value, expected] of [
+    ['true', true],
+    ['1', true],
+    ['yes', true],
+    ['false', false],
+    ['0', false],
+    ['no', false],
+  ] as const) {
+    assert.equal(loadConfig({ TEMPORAL_TLS: value }).temporal.tls, expected, `TEMPORAL_TLS=${value}`);
+  }
+});
+
+test('an API key or a client certificate turns TLS on unless TEMPORAL_TLS=false', () => {
+  assert.equal(loadConfig({ TEMPORAL_API_KEY: 'k' }).temporal.tls, true);
+  assert.equal(loadConfig({ TEMPORAL_TLS_CERT: '/c.pem', TEMPORAL_TLS_KEY: '/k.pem' }).temporal.tls, true);
+  assert.equal(loadConfig({ TEMPORAL_API_KEY: 'k', TEMPORAL_TLS: 'false' }).temporal.tls, false);
+});
+
+test('a blank TEMPORAL_ADDRESS means the embedded dev server', () => {
+  assert.equal(loadConfig({ TEMPORAL_ADDRESS: '' }).temporal.address, undefined);
+  assert.equal(loadConfig({ TEMPORAL_ADDRESS: '   ' }).temporal.address, undefined);
+});
+
+test('RESOURCE_CAPACITIES parses name=capacity pairs separated by commas', () => {
+  assert.deepEqual(loadConfig({ RESOURCE_CAPACITIES: 'gpu-pool=3,db=1' }).resourceCapacities, { 'gpu-pool': 3, db: 1 });
+  assert.deepEqual(loadConfig({ RESOURCE_CAPACITIES: ' gpu-pool=3 , db=1, ' }).resourceCapacities, {
+    'gpu-pool': 3,
+    db: 1,
+  });
+  assert.deepEqual(loadConfig({ RESOURCE_CAPACITIES: 'a.b_c=10000' }).resourceCapacities, { 'a.b_c': 10_000 });
+  assert.deepEqual(loadConfig({ RESOURCE_CAPACITIES: '' }).resourceCapacities, {});
+});
+
+test('each bad value stops loading with a ConfigError naming the variable', () => {
+  const cases: Array<[Record<string, string>, string]> = [
+    [{ PORT: 'abc' }, 'PORT'],
+    [{ PORT: '70000' }, 'PORT'],
+    [{ PORT: '80.5' }, 'PORT'],
+    [{ PORT: '-1' }, 'PORT'],
+    [{ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL'],
+    [{ DEFAULT_LEASE_MS: '999' }, 'DEFAULT_LEASE_MS'],
+    [{ MAX_CAPACITY: '0' }, 'MAX_CAPACITY'],
+    [{ MAX_WAIT_MS: 'soon' }, 'MAX_WAIT_MS'],
+    [{ MAX_LEASE_MS: '7200000', MAX_HOLD_MS: '3600000' }, 'MAX_LEASE_MS'],
+    [{ DEFAULT_LEASE_MS: '60000', MAX_LEASE_MS: '30000' }, 'DEFAULT_LEASE_MS'],
+    [{ RESOURCE_CAPACITIES: 'a:b=2' }, 'RESOURCE_CAPACITIES'],
+    [{ RESOURCE_CAPACITIES: 'db' }, 'RESOURCE_CAPACITIES'],
+    [{ RESOURCE_CAPACITIES: 'db=two' }, 'RESOURCE_CAPACITIES'],
+    [{ RESOURCE_CAPACITIES: 'db=-1' }, 'RESOURCE_CAPACITIES'],
+    [{ RESOURCE_CAPACITIES: 'db=0' }, 'RESOURCE_CAPACITIES'],
+    [{ RESOURCE_CAPACITIES: 'db=20', MAX_CAPACITY: '10' }, 'RESOURCE_CAPACITIES'],
+    [{ RESOURCE_CAPACITIES: 'café=2' }, 'RESOURCE_CAPACITIES'],
+    [{ TEMPORAL_TLS: 'maybe' }, 'TEMPORAL_TLS'],
+    [{ TEMPORAL_TLS_CERT: '/certs/client.pem' }, 'TEMPORAL_TLS_CERT'],
+    [{ TEMPORAL_TLS_KEY: '/certs/client.key' }, 'TEMPORAL_TLS_CERT'],
+    [{ TEMPORAL_RPC_TIMEOUT_MS: '10' }, 'TEMPORAL_RPC_TIMEOUT_MS'],
+  ];
+  for (const [env, variable] of cases) assertRejected(env, variable);
+});
+
+test('a variable set to nothing is treated as not set', () => {
+  assert.equal(loadConfig({ HOST: '' }).host, '127.0.0.1');
+  assert.equal(loadConfig({ TEMPORAL_ADDRESS: '  ' }).temporal.address, undefined);
+});
+
+test('the error shows the rejected value, so the operator sees what was read', () => {
+  const error = assertRejected({ PORT: 'abc' }, 'PORT');
+  assert.match(error.message, /"abc"/);
+});
+
+test('every bad variable is reported at once, not only the first', () => {
+  const error = assertRejected({ PORT: 'abc', TEMPORAL_TLS: 'maybe', LOG_LEVEL: 'loud' }, 'PORT');
+  assert.match(error.message, /\bTEMPORAL_TLS\b/);
+  assert.match(error.message, /\bLOG_LEVEL\b/);
+});
+
+test('an empty numeric variable means its default or an error, never a silent 0', () => {
+  // `PORT=` (say, an unset variable passed through a compose file) must not mean "listen on a random port".
+  const read: Record<string, (config: Config) => number> = {
+    PORT: (config) => config.port,
+    MAX_WAIT_MS: (config) => config.limits.maxWaitMs,
+    TEMPORAL_DEV_UI_PORT: (config) => config.devServer.uiPort,
+    VISIBILITY_LOOKUP_WAIT_MS: (config) => config.limits.visibilityLookupWaitMs,
+  };
+  const defaults = loadConfig({});
+  for (const [variable, get] of Object.entries(read)) {
+    let config: Config;
+    try {
+      config = loadConfig({ [variable]: '' });
+    } catch (error) {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, new RegExp(`\\b${variable}\\b`));
+      continue;
+    }
+    assert.equal(get(config), get(defaults), `${variable}="" gave ${get(config)}, not the default ${get(defaults)}`);
+  }
+});
+
+test('TEMPORAL_API_KEY never appears in describeConfig', () => {
+  const secret = 'tcld-super-secret-api-key-1234';
+  const config = loadConfig({ TEMPORAL_ADDRESS: 'ns.tmprl.cloud:7233', TEMPORAL_API_KEY: secret });
+  assert.equal(config.temporal.apiKey, secret, 'the loaded config keeps the key for the connection');
+  const described = describeConfig(config);
+  assert.ok(!JSON.stringify(described).includes(secret));
+  assert.equal((described.temporal as { apiKey: unknown }).apiKey, '<set>');
+  assert.equal((describeConfig(loadConfig({})).temporal as { apiKey: unknown }).apiKey, undefined);
+});
+
+test('TEMPORAL_API_KEY never appears in a configuration error', () => {
+  const secret = 'tcld-super-secret-api-key-5678';
+  const error = assertRejected({ TEMPORAL_API_KEY: secret, PORT: 'abc', TEMPORAL_TLS: 'maybe' }, 'PORT');
+  assert.ok(!error.message.includes(secret));
+  assert.ok(!String(error.stack).includes(secret));
+});
