@@ -33,7 +33,7 @@ import {
 } from './errors.js';
 import { parsePermitWorkflowId, permitWorkflowId, shuffledSlots } from './permit-id.js';
 import { PermitLocator } from './permit-locator.js';
-import { isPermitMemo, permitFromRun, type HeldPermit, type Permit } from './permit.js';
+import { endStateOf, isPermitMemo, permitFromRun, type HeldPermit, type Permit } from './permit.js';
 import { toDomainError } from './temporal-errors.js';
 
 export interface PermitServiceOptions {
@@ -69,19 +69,6 @@ const RELEASE_REASON = 'released through the lock service API';
 const DIRECT_VIEW_MAX_CAPACITY = 64;
 const FIRST_BACKOFF_MS = 25;
 const MAX_BACKOFF_MS = 500;
-
-/** What a closed permit run means to its holder. */
-function endStateOf(description: WorkflowExecutionDescription): PermitEndState {
-  switch (description.status.name) {
-    case 'COMPLETED':
-      return description.memo?.outcome === 'expired' ? 'expired' : 'released';
-    case 'TIMED_OUT':
-    case 'FAILED':
-      return 'expired';
-    default:
-      return 'released';
-  }
-}
 
 async function mapWithConcurrency<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array(items.length);
@@ -252,15 +239,43 @@ export class PermitService {
     } catch (error) {
       throw await this.explainFailure(error, 'release', workflowId, runId);
     }
-    this.countOperation('release', 'ok');
-    this.options.log.info({ runId, workflowId }, 'permit released');
     const parsed = parsePermitWorkflowId(workflowId);
     if (parsed) this.slotFreed.emit(parsed.resource);
+    if (!this.knownWithinLease(runId)) {
+      // The run was open, but its lease may have run out before the terminate (no worker had closed it yet).
+      const state = await this.stateOf(workflowId, runId);
+      if (state === 'expired') {
+        this.countOperation('release', 'ended');
+        throw permitEnded(runId, 'expired');
+      }
+    }
+    this.countOperation('release', 'ok');
+    this.options.log.info({ runId, workflowId }, 'permit released');
+  }
+
+  /**
+   * True when this replica knows the lease is still running. Its cached expiry can only be too early
+   * (another replica may have renewed since), never too late, so "true" needs no round trip.
+   */
+  private knownWithinLease(runId: string): boolean {
+    const cached = this.locator.cached(runId);
+    return !!cached && Date.parse(cached.expiresAt) > Date.now();
+  }
+
+  private async stateOf(workflowId: string, runId: string): Promise<PermitEndState> {
+    try {
+      return endStateOf(await this.rpc(() => this.options.client.workflow.getHandle(workflowId, runId).describe()));
+    } catch (error) {
+      throw toDomainError(error);
+    }
   }
 
   /** Extends the lease to now + leaseMs (default: the permit's lease length). */
   async renew(runId: string, leaseMs: number | undefined): Promise<HeldPermit> {
     const workflowId = await this.workflowIdOrThrow(runId, 'renew');
+    // The renew update needs a worker to answer; a run whose lease has run out may have none, so
+    // that case is settled by a describe (which needs no worker) instead of waiting for a timeout.
+    if (!this.knownWithinLease(runId)) await this.describeHeld(workflowId, runId, 'renew');
     let renewed: { leaseMs: number; expiresAt: string };
     try {
       renewed = await this.rpc(() =>
@@ -354,11 +369,13 @@ export class PermitService {
       throw await this.explainFailure(error, operation, workflowId, runId);
     }
     const permit = this.heldPermitOf(description);
-    if (permit) return permit;
+    if (permit) {
+      this.locator.remember(permit);
+      return permit;
+    }
     // A run still open past its lease is waiting for a worker to close it; its holder no longer holds it.
-    const state = description.status.name === 'RUNNING' ? 'expired' : endStateOf(description);
     this.countOperation(operation, 'ended');
-    throw permitEnded(runId, state);
+    throw permitEnded(runId, endStateOf(description));
   }
 
   private async workflowIdOrThrow(runId: string, operation: 'release' | 'renew' | 'status'): Promise<string> {
@@ -395,7 +412,7 @@ export class PermitService {
     try {
       const description = await this.rpc(() => this.options.client.workflow.getHandle(workflowId, runId).describe());
       this.countOperation(operation, 'ended');
-      return permitEnded(runId, description.status.name === 'RUNNING' ? 'expired' : endStateOf(description));
+      return permitEnded(runId, endStateOf(description));
     } catch (describeError) {
       if (describeError instanceof WorkflowNotFoundError) {
         this.countOperation(operation, 'not_found');

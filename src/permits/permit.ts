@@ -1,4 +1,5 @@
 import type { PermitMemo } from '../temporal/messages.js';
+import type { PermitEndState } from './errors.js';
 
 /** Temporal run IDs are UUIDs; anything else cannot be a permit token. */
 export const RUN_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -26,7 +27,7 @@ export function permitFromRun(
   run: { workflowId: string; runId: string; startTime: Date },
   memo: PermitMemo,
 ): Permit {
-  const expiresAtMs = memo.expiresAt ? Date.parse(memo.expiresAt) : run.startTime.getTime() + memo.leaseMs;
+  const expiresAtMs = leaseEndMs(run.startTime, memo);
   return {
     runId: run.runId,
     fencingToken: run.runId,
@@ -50,4 +51,38 @@ export function isPermitMemo(memo: Record<string, unknown> | undefined): memo is
     typeof memo.capacity === 'number' &&
     typeof memo.leaseMs === 'number'
   );
+}
+
+/** When the lease ends: the last renewal's expiry, else start time + lease length (both server clock). */
+function leaseEndMs(startTime: Date, memo: PermitMemo): number {
+  return memo.expiresAt ? Date.parse(memo.expiresAt) : startTime.getTime() + memo.leaseMs;
+}
+
+export interface RunSummary {
+  status: { name: string };
+  startTime: Date;
+  closeTime?: Date | undefined;
+  memo?: Record<string, unknown> | undefined;
+}
+
+/**
+ * What a permit run that is no longer held means to its holder. A run still open past its lease
+ * waits for a worker to close it, and a terminate that came after the lease ended does not make
+ * the permit "released": in both cases the lease ran out first.
+ */
+export function endStateOf(run: RunSummary): PermitEndState {
+  const memo = isPermitMemo(run.memo) ? run.memo : undefined;
+  switch (run.status.name) {
+    case 'RUNNING':
+      return 'expired';
+    case 'COMPLETED':
+      return memo?.outcome === 'expired' ? 'expired' : 'released';
+    case 'TIMED_OUT':
+    case 'FAILED':
+      return 'expired';
+    case 'TERMINATED':
+      return memo && run.closeTime && run.closeTime.getTime() >= leaseEndMs(run.startTime, memo) ? 'expired' : 'released';
+    default:
+      return 'released';
+  }
 }

@@ -26,6 +26,8 @@ export interface DevServer {
 }
 
 const PID_FILE = 'temporal-dev-server.pid';
+/** Holds the pid of the service that started the server, to tell a leftover from a server in use. */
+const OWNER_FILE = 'temporal-dev-server.owner';
 const DB_FILE = 'temporal.db';
 const STOP_GRACE_MS = 10_000;
 
@@ -55,19 +57,32 @@ async function processCommandLine(pid: number): Promise<string> {
   }
 }
 
+async function readPid(file: string): Promise<number | undefined> {
+  try {
+    const pid = Number((await fs.readFile(file, 'utf8')).trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * A dev server whose service was SIGKILLed keeps running and keeps the database file and port.
  * It is replaced rather than reused, so this process always owns (and later stops) its server.
+ * A server whose service is still alive is not a leftover: that is a second service on the same
+ * DATA_DIR, which is refused instead of pulling the database from under the first.
  */
-async function replaceLeftoverServer(pidFile: string, log: Logger): Promise<void> {
-  let pid: number;
-  try {
-    pid = Number((await fs.readFile(pidFile, 'utf8')).trim());
-  } catch {
-    return;
-  }
-  const commandLine = Number.isInteger(pid) && pid > 0 && isAlive(pid) ? await processCommandLine(pid) : '';
-  if (commandLine.includes('start-dev')) {
+async function replaceLeftoverServer(pidFile: string, ownerFile: string, log: Logger): Promise<void> {
+  const pid = await readPid(pidFile);
+  const commandLine = pid !== undefined && isAlive(pid) ? await processCommandLine(pid) : '';
+  if (pid !== undefined && commandLine.includes('start-dev')) {
+    const owner = await readPid(ownerFile);
+    if (owner !== undefined && owner !== process.pid && isAlive(owner)) {
+      throw new Error(
+        `Another lock service (pid ${owner}) is running its Temporal dev server (pid ${pid}) on ${path.dirname(pidFile)}. ` +
+          'Stop it, use another DATA_DIR, or point this one at it with TEMPORAL_ADDRESS.',
+      );
+    }
     log.warn({ serverPid: pid }, 'replacing a Temporal dev server left behind by an earlier run');
     process.kill(pid, 'SIGTERM');
     if (!(await waitForExit(pid, STOP_GRACE_MS))) {
@@ -76,6 +91,7 @@ async function replaceLeftoverServer(pidFile: string, log: Logger): Promise<void
     }
   }
   await fs.rm(pidFile, { force: true });
+  await fs.rm(ownerFile, { force: true });
 }
 
 function portInUse(port: number): Promise<boolean> {
@@ -127,7 +143,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   const { cliPath, dataDir, port, uiPort, namespace, readyTimeoutMs, log } = options;
   await fs.mkdir(dataDir, { recursive: true });
   const pidFile = path.join(dataDir, PID_FILE);
-  await replaceLeftoverServer(pidFile, log);
+  const ownerFile = path.join(dataDir, OWNER_FILE);
+  await replaceLeftoverServer(pidFile, ownerFile, log);
   if (await portInUse(port)) {
     throw new Error(
       `Port ${port} is already in use, so the embedded Temporal dev server cannot start. ` +
@@ -172,6 +189,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   if (!spawned || child.pid === undefined) throw new Error(`Could not run ${cliPath}: ${output}`);
   const pid = child.pid;
   await fs.writeFile(pidFile, `${pid}\n`);
+  await fs.writeFile(ownerFile, `${process.pid}\n`);
 
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -180,6 +198,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
       await waitForExit(pid, STOP_GRACE_MS);
     }
     await fs.rm(pidFile, { force: true });
+    await fs.rm(ownerFile, { force: true });
   };
 
   try {

@@ -3,12 +3,13 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import {
   ParentClosePolicy,
   WorkflowIdReusePolicy,
+  log,
   sleep,
   startChild,
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import { permitWorkflowId, shuffledSlots } from '../../permits/permit-id.js';
-import { releaseSignal, type PermitMemo, type PermitWorkflowInput } from '../messages.js';
+import { releaseSignal, type PermitMemo, type PermitOutcome, type PermitWorkflowInput } from '../messages.js';
 import type { permitWorkflow } from './permit.js';
 
 export interface SemaphoreOptions {
@@ -87,10 +88,21 @@ export class Semaphore {
     return undefined;
   }
 
-  /** Ends the permit's run and waits until it has closed, so the slot is free when this returns. */
-  async release(permit: WorkflowPermit): Promise<void> {
-    await permit.handle.signal(releaseSignal);
-    await permit.handle.result();
+  /**
+   * Ends the permit's run and waits until it has closed, so the slot is free when this returns.
+   * Returns "expired" when the lease ran out first: the holder's exclusive use ended before it was done.
+   */
+  async release(permit: WorkflowPermit): Promise<PermitOutcome> {
+    try {
+      await permit.handle.signal(releaseSignal);
+    } catch {
+      // Signalling a run that has already completed fails; its result below says how it ended.
+    }
+    const outcome = await permit.handle.result();
+    if (outcome === 'expired') {
+      log.warn('permit lease ran out before release; choose a longer leaseMs', { workflowId: permit.workflowId });
+    }
+    return outcome;
   }
 
   /** Runs fn while holding a permit, and releases it however fn ends. */
