@@ -1,12 +1,10 @@
 // `npm run demo`: 8 consumers, half over HTTP and half as Temporal workflows, contend for a
 // capacity-3 resource on an in-process lock service; the output shows that at most 3 ever hold it.
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs/promises';
-import net from 'node:net';
-import path from 'node:path';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import { startLockService, type LockService } from '../lock-service.js';
 import { createLogger } from '../logger.js';
+import { devServerInUse, portInUse } from '../temporal/dev-server.js';
 import { runDemo, type DemoReport } from './run-demo.js';
 import { formatSeconds, Timeline } from './timeline.js';
 
@@ -17,17 +15,6 @@ const TIMEOUT_MS = 120_000;
 
 const out = (line = '') => process.stdout.write(`${line}\n`);
 
-function portAnswers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
 function readConfig(): Config {
   // Quiet logs keep the timeline readable, and port 0 avoids a clash with an `npm start` on 8080;
   // LOG_LEVEL and PORT still win when they are set.
@@ -35,28 +22,14 @@ function readConfig(): Config {
   return loadConfig({ ...process.env, LOG_LEVEL: LOG_LEVEL?.trim() || 'warn', PORT: PORT?.trim() || '0' });
 }
 
-/** True when the data directory's dev server outlived the service that started it (its parent is gone). */
-async function orphanedDevServer(dataDir: string): Promise<boolean> {
-  try {
-    // The pid file src/temporal/dev-server.ts writes.
-    const pid = Number((await fs.readFile(path.join(dataDir, 'temporal-dev-server.pid'), 'utf8')).trim());
-    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
-    const parentPid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    return parentPid === 1;
-  } catch {
-    return false;
-  }
-}
-
 /**
- * Starting the embedded dev server replaces whatever server the data directory's pid file names,
- * which would kill the one a running `npm start` owns. A server already answering is used instead,
- * unless it is an orphan of a killed service: startLockService replaces those, as `npm start` does.
+ * The embedded dev server of a running `npm start` on the same data directory is used rather than
+ * refused, so the demo can run beside the service; anything else starts as `npm start` would.
  */
 async function reuseRunningDevServer(config: Config): Promise<{ config: Config; note: string }> {
   if (config.temporal.address) return { config, note: `Temporal at ${config.temporal.address} (TEMPORAL_ADDRESS)` };
   const { port } = config.devServer;
-  if ((await portAnswers(port)) && !(await orphanedDevServer(config.dataDir))) {
+  if ((await portInUse(port)) && (await devServerInUse(config.dataDir))) {
     const address = `127.0.0.1:${port}`;
     return {
       config: { ...config, temporal: { ...config.temporal, address } },

@@ -94,7 +94,15 @@ async function replaceLeftoverServer(pidFile: string, ownerFile: string, log: Lo
   await fs.rm(ownerFile, { force: true });
 }
 
-function portInUse(port: number): Promise<boolean> {
+/** True when a service that is still running started the dev server recorded under dataDir. */
+export async function devServerInUse(dataDir: string): Promise<boolean> {
+  const pid = await readPid(path.join(dataDir, PID_FILE));
+  const owner = await readPid(path.join(dataDir, OWNER_FILE));
+  return pid !== undefined && owner !== undefined && owner !== process.pid && isAlive(pid) && isAlive(owner);
+}
+
+/** True when something accepts TCP connections on 127.0.0.1:port. */
+export function portInUse(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port });
     socket.once('connect', () => {
