@@ -12,6 +12,7 @@ import type { OpenAPIV3 } from 'openapi-types';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Metrics } from '../metrics.js';
+import { shuttingDown } from '../permits/errors.js';
 import type { PermitService } from '../permits/permit-service.js';
 import { registerErrorHandling } from './error-handler.js';
 import { operationsRoutes, type Readiness } from './routes/operations.js';
@@ -41,6 +42,8 @@ function markOptionalBodies<T extends { paths?: object }>(document: T): T {
   return document;
 }
 
+const OPERATIONS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** Builds the HTTP app around its dependencies; it never listens, so tests can inject() into it. */
@@ -62,7 +65,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
         .code(error.statusCode && error.statusCode < 500 ? error.statusCode : 400)
         .send({ error: 'invalid_request', message: `path: ${error.message}` });
     },
-    return503OnClosing: true,
+    // Requests during the drain get the API's own shutting_down answer (hook below), not Fastify's.
+    return503OnClosing: false,
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
@@ -81,6 +85,13 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // Health and readiness keep answering during shutdown; readiness says not_ready.
+    if (!deps.readiness.accepting() && !OPERATIONS_PATHS.has(request.url.split('?')[0]!)) throw shuttingDown();
+  });
+  // Fastify's close() ends idle keep-alive connections only; answers given while draining close theirs,
+  // so shutdown does not wait for clients' keep-alive timeouts.
+  app.addHook('onSend', async (_request, reply) => {
+    if (!deps.readiness.accepting()) reply.header('connection', 'close');
   });
   app.addHook('onResponse', async (request, reply) => {
     deps.metrics.httpSeconds.observe(

@@ -46,7 +46,9 @@ export function registerErrorHandling(app: FastifyInstance): void {
       status = 500;
       body = { error: 'internal_error', message: 'internal error; see the service log for the request id' };
     }
-    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    // DomainErrors are expected outcomes (Temporal down, shutting down): no stack trace for them.
+    if (status >= 500 && !(error instanceof DomainError)) request.log.error({ err: error }, 'request failed');
+    else if (status >= 500) request.log.warn({ error: body.error, message: body.message }, 'request not served');
     else request.log.info({ error: body.error, message: body.message }, 'request refused');
     return reply.code(status).type('application/json').send(body);
   });

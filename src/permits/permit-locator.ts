@@ -21,6 +21,8 @@ export class PermitLocator {
   constructor(
     private readonly client: Client,
     private readonly lookupWaitMs: number,
+    /** Runs one Temporal call under the service's RPC deadline. */
+    private readonly rpc: <T>(call: () => Promise<T>) => Promise<T>,
     private readonly log: Logger,
   ) {}
 
@@ -60,9 +62,13 @@ export class PermitLocator {
     const deadline = Date.now() + this.lookupWaitMs;
     const query = `WorkflowType = '${PERMIT_WORKFLOW_TYPE}' AND RunId = '${runId}'`;
     for (let attempt = 1; ; attempt++) {
-      for await (const execution of this.client.workflow.list({ query, pageSize: 1 })) {
-        this.log.debug({ runId, workflowId: execution.workflowId, attempt }, 'runId found in visibility');
-        return execution.workflowId;
+      const workflowId = await this.rpc(async () => {
+        for await (const execution of this.client.workflow.list({ query, pageSize: 1 })) return execution.workflowId;
+        return undefined;
+      });
+      if (workflowId) {
+        this.log.debug({ runId, workflowId, attempt }, 'runId found in visibility');
+        return workflowId;
       }
       if (Date.now() + LOOKUP_INTERVAL_MS > deadline) return undefined;
       await delay(LOOKUP_INTERVAL_MS);

@@ -92,7 +92,12 @@ export class PermitService {
   private readonly closing = new AbortController();
 
   constructor(private readonly options: PermitServiceOptions) {
-    this.locator = new PermitLocator(options.client, options.limits.visibilityLookupWaitMs, options.log);
+    this.locator = new PermitLocator(
+      options.client,
+      options.limits.visibilityLookupWaitMs,
+      (call) => this.rpc(call),
+      options.log,
+    );
   }
 
   /** Ends every wait in progress; called once at shutdown. */
@@ -152,6 +157,7 @@ export class PermitService {
   }
 
   private waitForFreedSlot(resource: string, ms: number, signal: AbortSignal | undefined): Promise<void> {
+    if (signal?.aborted) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -343,11 +349,13 @@ export class PermitService {
       `AND WorkflowId STARTS_WITH '${permitWorkflowId(resource, 0).slice(0, -1)}'`;
     const held: Permit[] = [];
     try {
-      for await (const execution of this.options.client.workflow.list({ query })) {
-        if (!isPermitMemo(execution.memo) || execution.memo.resource !== resource) continue;
-        const permit = permitFromRun(execution, execution.memo);
-        if (Date.parse(permit.expiresAt) > Date.now()) held.push(permit);
-      }
+      await this.rpc(async () => {
+        for await (const execution of this.options.client.workflow.list({ query })) {
+          if (!isPermitMemo(execution.memo) || execution.memo.resource !== resource) continue;
+          const permit = permitFromRun(execution, execution.memo);
+          if (Date.parse(permit.expiresAt) > Date.now()) held.push(permit);
+        }
+      });
     } catch (error) {
       throw toDomainError(error);
     }

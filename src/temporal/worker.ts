@@ -42,7 +42,11 @@ function quieter(log: Logger): Logger {
 export function installTemporalRuntime(log: Logger): void {
   if (runtimeInstalled) return;
   // The SDK is chatty at info (webpack output, worker state); only its warnings reach the service log.
-  Runtime.install({ logger: new PinoTemporalLogger(quieter(log)) });
+  Runtime.install({
+    logger: new PinoTemporalLogger(quieter(log)),
+    // The SDK core (Rust) logs to stderr as text unless forwarded; forwarded, it joins the JSON log.
+    telemetryOptions: { logging: { forward: {}, filter: { core: 'WARN', other: 'ERROR' } } },
+  });
   runtimeInstalled = true;
 }
 

@@ -1,0 +1,314 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Long enough for tsx, the workflow bundle and a dev server start on a busy 2-core machine. */
+const START_TIMEOUT_MS = 180_000;
+
+export interface LogLine {
+  msg?: string;
+  level?: number;
+  pid?: number;
+  [key: string]: unknown;
+}
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface ServiceProcess {
+  child: ChildProcess;
+  /** The service process (also the leader of its own process group). */
+  pid: number;
+  dataDir: string;
+  /** Every stdout line so far; pino lines parsed, anything else as { raw }. */
+  logs: LogLine[];
+  stderr(): string;
+  exited: Promise<Exit>;
+  waitForLog(what: string, predicate: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  waitForExit(timeoutMs: number): Promise<Exit>;
+}
+
+export interface RunningService extends ServiceProcess {
+  url: string;
+  /** The embedded dev server's pid, from the "is ready" log line. */
+  serverPid: number;
+  devPort: number;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export function testCliPath(): string {
+  const cli = process.env.TEMPORAL_TEST_CLI;
+  if (!cli) throw new Error('TEMPORAL_TEST_CLI is not set: run the tests with `npm test`');
+  return cli;
+}
+
+const cleanupsByTest = new WeakMap<TestContext, Array<() => Promise<void>>>();
+
+/** Runs fn after the test, even when it failed; last registered runs first (processes die before their data dir goes). */
+function onCleanup(t: TestContext, fn: () => Promise<void>): void {
+  let cleanups = cleanupsByTest.get(t);
+  if (!cleanups) {
+    const list: Array<() => Promise<void>> = [];
+    cleanups = list;
+    cleanupsByTest.set(t, list);
+    t.after(async () => {
+      for (const cleanup of list.reverse()) await cleanup();
+    });
+  }
+  cleanups.push(fn);
+}
+
+/** A fresh DATA_DIR, removed after the test. */
+export async function tempDataDir(t: TestContext): Promise<string> {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'lock-service-proc-'));
+  onCleanup(t, () => fsp.rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/**
+ * True when the process no longer runs. A zombie counts as gone: PID 1 of a container may reap
+ * orphans late, and until then `kill(pid, 0)` still reports a killed orphan as alive.
+ */
+export function processGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return true;
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
+export async function waitUntilGone(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!processGone(pid)) {
+    if (Date.now() > deadline) return false;
+    await delay(100);
+  }
+  return true;
+}
+
+function commandLine(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+  } catch {
+    return '';
+  }
+}
+
+/** Kills a dev server only if that pid still is a dev server on this data directory (pids get reused). */
+function killDevServer(pid: number, dataDir: string): void {
+  const cmd = commandLine(pid);
+  if (cmd.includes('start-dev') && cmd.includes(dataDir)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** The promise's value, or 'timeout'; the timer is cleared either way so it never holds the test process open. */
+async function raceTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function tail(text: string, chars = 3000): string {
+  return text.length > chars ? `…${text.slice(-chars)}` : text;
+}
+
+/**
+ * Runs the real entry point as `npm start` does. `npm start` is `tsx src/main.ts`; running
+ * `node --import tsx src/main.ts` is the same program without the extra tsx launcher process,
+ * so the pid we signal is the service itself. Detached: the child leads its own process group,
+ * which also holds the embedded dev server, so cleanup can kill both.
+ */
+export function spawnService(t: TestContext, dataDir: string, env: Record<string, string>): ServiceProcess {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of Object.keys(childEnv)) {
+    if (name.startsWith('TEMPORAL_') || name.startsWith('NODE_TEST')) delete childEnv[name];
+  }
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: REPO_ROOT,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...childEnv,
+      HOST: '127.0.0.1',
+      DATA_DIR: dataDir,
+      TEMPORAL_DEV_UI_PORT: '0',
+      TEMPORAL_CLI: testCliPath(),
+      LOG_LEVEL: 'info',
+      ...env,
+    },
+  });
+  if (child.pid === undefined) throw new Error('could not spawn the service');
+  const pid = child.pid;
+
+  const logs: LogLine[] = [];
+  const lines = new EventEmitter();
+  let pending = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    pending += chunk;
+    let newline: number;
+    while ((newline = pending.indexOf('\n')) >= 0) {
+      const text = pending.slice(0, newline);
+      pending = pending.slice(newline + 1);
+      if (!text.trim()) continue;
+      let line: LogLine;
+      try {
+        line = JSON.parse(text) as LogLine;
+      } catch {
+        line = { raw: text };
+      }
+      logs.push(line);
+      lines.emit('line', line);
+    }
+  });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+
+  let exit: Exit | undefined;
+  const exited = new Promise<Exit>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exit = { code, signal };
+      lines.emit('exit');
+      resolve(exit);
+    });
+  });
+
+  const describe = () =>
+    `service pid ${pid} ${exit ? `exited ${JSON.stringify(exit)}` : 'running'}\n` +
+    `stdout:\n${tail(logs.map((line) => JSON.stringify(line)).join('\n'))}\nstderr:\n${tail(stderr)}`;
+
+  onCleanup(t, async () => {
+    if (!exit) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // group already gone
+      }
+    }
+    const fromLog = logs.find((line) => typeof line.serverPid === 'number')?.serverPid as number | undefined;
+    if (fromLog) killDevServer(fromLog, dataDir);
+    let fromFile = 0;
+    try {
+      fromFile = Number(fs.readFileSync(path.join(dataDir, 'temporal-dev-server.pid'), 'utf8').trim());
+    } catch {
+      // no pid file: no server, or it was stopped cleanly
+    }
+    if (fromFile > 0) killDevServer(fromFile, dataDir);
+    if (!exit) await raceTimeout(exited, 5_000);
+  });
+
+  const waitForLog: ServiceProcess['waitForLog'] = (what, predicate, timeoutMs = START_TIMEOUT_MS) =>
+    new Promise((resolve, reject) => {
+      const found = logs.find(predicate);
+      if (found) return resolve(found);
+      const finish = (error: Error | undefined, line?: LogLine) => {
+        clearTimeout(timer);
+        lines.off('line', onLine);
+        lines.off('exit', onExit);
+        if (error) reject(error);
+        else resolve(line!);
+      };
+      const onLine = (line: LogLine) => {
+        if (predicate(line)) finish(undefined, line);
+      };
+      const onExit = () => finish(new Error(`service exited before logging ${what}\n${describe()}`));
+      const timer = setTimeout(() => finish(new Error(`no ${what} within ${timeoutMs} ms\n${describe()}`)), timeoutMs);
+      lines.on('line', onLine);
+      lines.on('exit', onExit);
+      if (exit) onExit();
+    });
+
+  const waitForExit = async (timeoutMs: number): Promise<Exit> => {
+    const outcome = await raceTimeout(exited, timeoutMs);
+    if (outcome === 'timeout') throw new Error(`service did not exit within ${timeoutMs} ms\n${describe()}`);
+    return outcome;
+  };
+
+  return { child, pid, dataDir, logs, stderr: () => stderr, exited, waitForLog, waitForExit };
+}
+
+/** Spawns the service with its own embedded dev server and waits until it listens. */
+export async function startService(
+  t: TestContext,
+  options: { dataDir: string; devPort?: number; env?: Record<string, string> },
+): Promise<RunningService> {
+  const devPort = options.devPort ?? (await freePort());
+  const port = await freePort();
+  const proc = spawnService(t, options.dataDir, {
+    PORT: String(port),
+    TEMPORAL_DEV_PORT: String(devPort),
+    ...options.env,
+  });
+  const ready = await proc.waitForLog('"embedded Temporal dev server is ready"', (line) => line.msg === 'embedded Temporal dev server is ready');
+  const listening = await proc.waitForLog('"lock service listening"', (line) => line.msg === 'lock service listening');
+  return { ...proc, url: String(listening.url), serverPid: Number(ready.serverPid), devPort };
+}
+
+export interface HttpResponse {
+  status: number;
+  body: any;
+  headers: Headers;
+  /** How long the answer took, in ms. */
+  ms: number;
+}
+
+/** Real HTTP with a bounded wait, JSON in and out. */
+export async function http(
+  method: string,
+  url: string,
+  body?: unknown,
+  options: { timeoutMs?: number; headers?: Record<string, string> } = {},
+): Promise<HttpResponse> {
+  const started = performance.now();
+  const response = await fetch(url, {
+    method,
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...options.headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
+  });
+  const text = await response.text();
+  const ms = performance.now() - started;
+  const json = (response.headers.get('content-type') ?? '').includes('json') && text !== '';
+  return { status: response.status, body: json ? JSON.parse(text) : text, headers: response.headers, ms };
+}
