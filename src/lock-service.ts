@@ -102,15 +102,7 @@ export async function startLockService(config: Config, log: Logger, options: Loc
     log.info({ taskQueue: config.temporal.taskQueue }, 'Temporal worker running');
 
     const metrics = new Metrics();
-    const permits = new PermitService({
-      client,
-      taskQueue: config.temporal.taskQueue,
-      limits: config.limits,
-      resourceCapacities: config.resourceCapacities,
-      rpcTimeoutMs: config.temporal.rpcTimeoutMs,
-      metrics,
-      log,
-    });
+    const permits = PermitService.fromConfig(config, client, metrics, log);
     let accepting = true;
     const app = await buildApp({
       permits,

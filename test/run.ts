@@ -2,7 +2,6 @@
 // workflow code once, then runs every test file against them with node's test runner.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config.js';
@@ -10,17 +9,7 @@ import { createLogger } from '../src/logger.js';
 import { startDevServer } from '../src/temporal/dev-server.js';
 import { provisionTemporalCli } from '../src/temporal/provision-cli.js';
 import { bundlePermitWorkflows } from '../src/temporal/worker.js';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from './helpers/process.js';
 
 async function testFiles(args: string[]): Promise<string[]> {
   if (args.length > 0) return args;

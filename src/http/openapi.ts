@@ -11,17 +11,8 @@ import { buildApp } from './app.js';
  */
 export async function generateOpenApiDocument(config: Config): Promise<unknown> {
   const logger = createLogger('silent');
-  const client = new Client();
   const metrics = new Metrics();
-  const permits = new PermitService({
-    client,
-    taskQueue: config.temporal.taskQueue,
-    limits: config.limits,
-    resourceCapacities: config.resourceCapacities,
-    rpcTimeoutMs: config.temporal.rpcTimeoutMs,
-    metrics,
-    log: logger,
-  });
+  const permits = PermitService.fromConfig(config, new Client(), metrics, logger);
   const app = await buildApp({
     permits,
     metrics,

@@ -91,6 +91,19 @@ export class PermitService {
   /** Aborted at shutdown so waiting acquires answer at once instead of holding the HTTP server open. */
   private readonly closing = new AbortController();
 
+  /** The service as the configuration describes it. */
+  static fromConfig(config: Config, client: Client, metrics: Metrics, log: Logger): PermitService {
+    return new PermitService({
+      client,
+      taskQueue: config.temporal.taskQueue,
+      limits: config.limits,
+      resourceCapacities: config.resourceCapacities,
+      rpcTimeoutMs: config.temporal.rpcTimeoutMs,
+      metrics,
+      log,
+    });
+  }
+
   constructor(private readonly options: PermitServiceOptions) {
     this.locator = new PermitLocator(
       options.client,
