@@ -11,7 +11,7 @@ import {
 } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import type { Metrics } from '../metrics.js';
+import type { AcquireOutcome, Metrics } from '../metrics.js';
 import {
   LEASE_EXPIRED,
   MAX_HOLD_EXCEEDED,
@@ -131,7 +131,7 @@ export class PermitService {
   async acquire(request: AcquireRequest): Promise<Permit> {
     const started = process.hrtime.bigint();
     const { metrics } = this.options;
-    const observe = (outcome: 'granted' | 'busy' | 'conflict' | 'aborted' | 'error') => {
+    const observe = (outcome: AcquireOutcome) => {
       metrics.acquires.inc({ outcome });
       metrics.acquireSeconds.observe({ outcome }, Number(process.hrtime.bigint() - started) / 1e9);
     };
