@@ -53,7 +53,27 @@ export function registerErrorHandling(app: FastifyInstance): void {
     return reply.code(status).type('application/json').send(body);
   });
 
+  // Fastify answers 404 for a known path with the wrong method; callers deserve 405 and an Allow header.
+  const routes: Array<{ pattern: RegExp; methods: Set<string> }> = [];
+  app.addHook('onRoute', (route) => {
+    const pattern = new RegExp(`^${route.url.replace(/:[^/]+/g, '[^/]+')}/?$`);
+    const methods = [route.method].flat().filter((method) => method !== 'HEAD');
+    const known = routes.find((entry) => entry.pattern.source === pattern.source);
+    if (known) methods.forEach((method) => known.methods.add(method));
+    else routes.push({ pattern, methods: new Set(methods) });
+  });
+
   app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` } satisfies ErrorBody);
+    const path = request.url.split('?')[0]!;
+    const allowed = [...new Set(routes.filter((route) => route.pattern.test(path)).flatMap((route) => [...route.methods]))];
+    if (allowed.length > 0) {
+      reply.header('allow', allowed.sort().join(', '));
+      reply.code(405).send({
+        error: 'method_not_allowed',
+        message: `${request.method} is not allowed on ${path}; use ${allowed.join(' or ')}`,
+      } satisfies ErrorBody);
+      return;
+    }
+    reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${path}` } satisfies ErrorBody);
   });
 }

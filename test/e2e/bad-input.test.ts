@@ -217,17 +217,25 @@ test('a bad capacity or an unknown parameter in the resource view query is refus
   assertRefused(await service.call('GET', `/resources/${resource}?limit=3`), 400, 'invalid_request', 'limit');
 });
 
-test('an unknown route or method is a 404 not_found JSON answer', async () => {
+test('an unknown route is a 404 not_found JSON answer', async () => {
   for (const [method, url] of [
     ['GET', '/nope'],
     ['GET', '/resources'],
     ['POST', '/permits'],
-    ['PUT', `/permits/${heldRunId}`],
-    ['GET', `/resources/${uniqueResource()}/acquire`],
+  ] as const) {
+    assertRefused(await service.call(method, url), 404, 'not_found');
+  }
+});
+
+test('a known path with the wrong method is a 405 naming the allowed methods', async () => {
+  for (const [method, url, allow] of [
+    ['PUT', `/permits/${heldRunId}`, 'DELETE, GET'],
+    ['GET', `/resources/${uniqueResource()}/acquire`, 'POST'],
+    ['DELETE', `/resources/${uniqueResource()}`, 'GET'],
   ] as const) {
     const response = await service.call(method, url);
-    assert.ok(response.status === 404 || response.status === 405, `${method} ${url}: ${response.status}`);
-    assertRefused(response, response.status, response.status === 404 ? 'not_found' : 'method_not_allowed');
+    assertRefused(response, 405, 'method_not_allowed');
+    assert.equal(response.headers.allow, allow, `${method} ${url}`);
   }
 });
 
