@@ -34,7 +34,7 @@ const server = await startDevServer({
   log,
 });
 
-let exitCode = 1;
+let exitCode: number;
 try {
   const bundle = await bundlePermitWorkflows(log);
   const bundlePath = path.join(workDir, 'workflow-bundle.js');

@@ -30,6 +30,6 @@ async function readFileNamed(variable: string, file: string): Promise<Buffer> {
   try {
     return await fs.readFile(file);
   } catch (error) {
-    throw new Error(`${variable}: cannot read ${file}: ${(error as Error).message}`);
+    throw new Error(`${variable}: cannot read ${file}: ${(error as Error).message}`, { cause: error });
   }
 }
