@@ -260,7 +260,7 @@ export class PermitService {
     }
     const parsed = parsePermitWorkflowId(workflowId);
     if (parsed) this.slotFreed.emit(parsed.resource);
-    if (!this.knownWithinLease(runId)) {
+    if (!this.cachedWithinLease(runId)) {
       // The run was open, but its lease may have run out before the terminate (no worker had closed it yet).
       const state = await this.stateOf(workflowId, runId);
       if (state === 'expired') {
@@ -273,12 +273,12 @@ export class PermitService {
   }
 
   /**
-   * True when this replica knows the lease is still running. Its cached expiry can only be too early
-   * (another replica may have renewed since), never too late, so "true" needs no round trip.
+   * The cached permit when this replica knows its lease is still running. A cached expiry can only be
+   * too early (another replica may have renewed since), never too late, so a hit needs no round trip.
    */
-  private knownWithinLease(runId: string): boolean {
+  private cachedWithinLease(runId: string): Permit | undefined {
     const cached = this.locator.cached(runId);
-    return !!cached && Date.parse(cached.expiresAt) > Date.now();
+    return cached && Date.parse(cached.expiresAt) > Date.now() ? cached : undefined;
   }
 
   private async stateOf(workflowId: string, runId: string): Promise<PermitEndState> {
@@ -294,7 +294,7 @@ export class PermitService {
     const workflowId = await this.workflowIdOrThrow(runId, 'renew');
     // The renew update needs a worker to answer; a run whose lease has run out may have none, so
     // that case is settled by a describe (which needs no worker) instead of waiting for a timeout.
-    if (!this.knownWithinLease(runId)) await this.describeHeld(workflowId, runId, 'renew');
+    const before = this.cachedWithinLease(runId) ?? (await this.describeHeld(workflowId, runId, 'renew'));
     let renewed: { leaseMs: number; expiresAt: string };
     try {
       renewed = await this.rpc(() =>
@@ -303,7 +303,6 @@ export class PermitService {
     } catch (error) {
       throw await this.explainFailure(error, 'renew', workflowId, runId);
     }
-    const before = this.locator.cached(runId) ?? (await this.describeHeld(workflowId, runId, 'renew'));
     const permit: Permit = { ...before, leaseMs: renewed.leaseMs, expiresAt: renewed.expiresAt };
     this.locator.remember(permit);
     this.countOperation('renew', 'ok');

@@ -72,12 +72,13 @@ async function readPid(file: string): Promise<number | undefined> {
  * A server whose service is still alive is not a leftover: that is a second service on the same
  * DATA_DIR, which is refused instead of pulling the database from under the first.
  */
-async function replaceLeftoverServer(pidFile: string, ownerFile: string, log: Logger): Promise<void> {
+async function replaceLeftoverServer(dataDir: string, log: Logger): Promise<void> {
+  const pidFile = path.join(dataDir, PID_FILE);
   const pid = await readPid(pidFile);
   const commandLine = pid !== undefined && isAlive(pid) ? await processCommandLine(pid) : '';
   if (pid !== undefined && commandLine.includes('start-dev')) {
-    const owner = await readPid(ownerFile);
-    if (owner !== undefined && owner !== process.pid && isAlive(owner)) {
+    const owner = await liveOwner(dataDir);
+    if (owner !== undefined) {
       throw new Error(
         `Another lock service (pid ${owner}) is running its Temporal dev server (pid ${pid}) on ${path.dirname(pidFile)}. ` +
           'Stop it, use another DATA_DIR, or point this one at it with TEMPORAL_ADDRESS.',
@@ -91,14 +92,19 @@ async function replaceLeftoverServer(pidFile: string, ownerFile: string, log: Lo
     }
   }
   await fs.rm(pidFile, { force: true });
-  await fs.rm(ownerFile, { force: true });
+  await fs.rm(path.join(dataDir, OWNER_FILE), { force: true });
+}
+
+/** The pid of another, still running service that started the dev server recorded under dataDir. */
+async function liveOwner(dataDir: string): Promise<number | undefined> {
+  const owner = await readPid(path.join(dataDir, OWNER_FILE));
+  return owner !== undefined && owner !== process.pid && isAlive(owner) ? owner : undefined;
 }
 
 /** True when a service that is still running started the dev server recorded under dataDir. */
 export async function devServerInUse(dataDir: string): Promise<boolean> {
   const pid = await readPid(path.join(dataDir, PID_FILE));
-  const owner = await readPid(path.join(dataDir, OWNER_FILE));
-  return pid !== undefined && owner !== undefined && owner !== process.pid && isAlive(pid) && isAlive(owner);
+  return pid !== undefined && isAlive(pid) && (await liveOwner(dataDir)) !== undefined;
 }
 
 /** True when something accepts TCP connections on 127.0.0.1:port. */
@@ -152,7 +158,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   await fs.mkdir(dataDir, { recursive: true });
   const pidFile = path.join(dataDir, PID_FILE);
   const ownerFile = path.join(dataDir, OWNER_FILE);
-  await replaceLeftoverServer(pidFile, ownerFile, log);
+  await replaceLeftoverServer(dataDir, log);
   if (await portInUse(port)) {
     throw new Error(
       `Port ${port} is already in use, so the embedded Temporal dev server cannot start. ` +

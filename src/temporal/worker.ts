@@ -12,21 +12,21 @@ import type { Logger } from 'pino';
 import type { TemporalConnectionOptions } from './connection-options.js';
 
 const NOT_POLLING = /^No (activities|Nexus services) registered/;
+const PINO_METHODS = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const;
 
 /** Sends the SDK's own log lines into pino, so one process writes one JSON log. */
 class PinoTemporalLogger implements TemporalLogger {
   constructor(private readonly pino: Logger) {}
   log(level: LogLevel, message: string, meta?: LogMetadata): void {
     // The worker runs workflows only, by design; the SDK warns about that at every start.
-    if (NOT_POLLING.test(message)) level = 'DEBUG';
-    const method = ({ TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const)[level];
+    const method = NOT_POLLING.test(message) ? 'debug' : PINO_METHODS[level];
     this.pino[method]({ ...meta, component: 'temporal-sdk' }, message);
   }
-  trace(message: string, meta?: LogMetadata) { this.pino.trace({ ...meta, component: 'temporal-sdk' }, message); }
-  debug(message: string, meta?: LogMetadata) { this.pino.debug({ ...meta, component: 'temporal-sdk' }, message); }
-  info(message: string, meta?: LogMetadata) { this.pino.info({ ...meta, component: 'temporal-sdk' }, message); }
-  warn(message: string, meta?: LogMetadata) { if (NOT_POLLING.test(message)) return this.debug(message, meta); this.pino.warn({ ...meta, component: 'temporal-sdk' }, message); }
-  error(message: string, meta?: LogMetadata) { this.pino.error({ ...meta, component: 'temporal-sdk' }, message); }
+  trace(message: string, meta?: LogMetadata) { this.log('TRACE', message, meta); }
+  debug(message: string, meta?: LogMetadata) { this.log('DEBUG', message, meta); }
+  info(message: string, meta?: LogMetadata) { this.log('INFO', message, meta); }
+  warn(message: string, meta?: LogMetadata) { this.log('WARN', message, meta); }
+  error(message: string, meta?: LogMetadata) { this.log('ERROR', message, meta); }
 }
 
 let runtimeInstalled = false;
