@@ -207,7 +207,8 @@ export function spawnService(t: TestContext, dataDir: string, env: Record<string
 
   let exit: Exit | undefined;
   const exited = new Promise<Exit>((resolve) => {
-    child.once('exit', (code, signal) => {
+    // 'close', not 'exit': only then has every line the child wrote to stdout been read.
+    child.once('close', (code, signal) => {
       exit = { code, signal };
       lines.emit('exit');
       resolve(exit);
