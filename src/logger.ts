@@ -20,6 +20,8 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    destination,
+    // Synchronous by default: an asynchronous write still in flight at process.exit can land after a
+    // later line flushed at exit, reordering the last lines, or be lost in a crash.
+    destination ?? pino.destination({ dest: 1, sync: true }),
   );
 }

@@ -12,6 +12,7 @@ const PHASES = [
   'close HTTP server (in-flight requests finish)',
   'shut down Temporal worker',
   'close worker connection',
+  'close slot-watch connection',
   'close Temporal client connection',
   'stop embedded Temporal dev server',
 ];
@@ -66,7 +67,7 @@ test('SIGTERM answers a waiting acquire with 503 shutting_down, finishes a reque
     service.logs.filter((line) => typeof line.phase === 'string').map((line) => `${line.msg}: ${String(line.phase)}`),
     PHASES.map((phase) => `shutdown phase done: ${phase}`),
   );
-  assert.equal(service.logs.at(-1)?.msg, 'stopped');
+  assert.equal(service.logs.at(-1)?.msg, 'stopped', `last lines: ${JSON.stringify(service.logs.slice(-3))}`);
   assert.ok(exitMs < SHUTDOWN_TIMEOUT_MS, `shutdown took ${Math.round(exitMs)} ms`);
   assert.ok(processGone(service.serverPid), 'the embedded dev server outlived the service');
 });
