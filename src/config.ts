@@ -68,6 +68,9 @@ export const EnvSchema = z
     MAX_WAIT_MS: int(0, 3_600_000).default(300_000),
     RESOURCE_CAPACITIES: resourceCapacitiesSchema,
     VISIBILITY_LOOKUP_WAIT_MS: int(0, 60_000).default(2_000),
+    MAX_WAITERS_PER_RESOURCE: int(1, 1_000_000).default(1_000),
+    WAIT_PROBE_MS: int(50, 60_000).default(1_000),
+    MAX_SLOT_WATCHES: int(0, 10_000).default(256),
     SHUTDOWN_TIMEOUT_MS: int(1_000, 600_000).default(15_000),
   })
   .superRefine((env, ctx) => {
@@ -118,6 +121,14 @@ export interface Config {
     maxCapacity: number;
     maxWaitMs: number;
     visibilityLookupWaitMs: number;
+  };
+  waiting: {
+    /** Waiters one replica queues per resource; more get 503 too_many_waiters. */
+    maxWaitersPerResource: number;
+    /** Mean interval of the probe pass that finds slots freed where this replica cannot see it. */
+    probeMs: number;
+    /** Slot watches (parked history long-polls) this replica keeps open at most, over all resources. */
+    maxSlotWatches: number;
   };
   resourceCapacities: Record<string, number>;
   shutdownTimeoutMs: number;
@@ -174,6 +185,11 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       maxCapacity: env.MAX_CAPACITY,
       maxWaitMs: env.MAX_WAIT_MS,
       visibilityLookupWaitMs: env.VISIBILITY_LOOKUP_WAIT_MS,
+    },
+    waiting: {
+      maxWaitersPerResource: env.MAX_WAITERS_PER_RESOURCE,
+      probeMs: env.WAIT_PROBE_MS,
+      maxSlotWatches: env.MAX_SLOT_WATCHES,
     },
     resourceCapacities: env.RESOURCE_CAPACITIES,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,

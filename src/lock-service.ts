@@ -79,6 +79,10 @@ export async function startLockService(config: Config, log: Logger, options: Loc
     const connection = await Connection.connect({ ...connectionOptions, connectTimeout: config.temporal.rpcTimeoutMs });
     cleanups.push({ name: 'close Temporal client connection', run: () => connection.close() });
     const client = new Client({ connection, namespace: config.temporal.namespace });
+    // Waiters park long-polls on slots; a connection of their own keeps those off the acquire path.
+    const watchConnection = await Connection.connect({ ...connectionOptions, connectTimeout: config.temporal.rpcTimeoutMs });
+    cleanups.push({ name: 'close slot-watch connection', run: () => watchConnection.close() });
+    const watchClient = new Client({ connection: watchConnection, namespace: config.temporal.namespace });
 
     const workflowBundle = options.workflowBundle ?? (await bundlePermitWorkflows(log));
     const { worker, connection: workerConnection } = await createPermitWorker({
@@ -102,7 +106,7 @@ export async function startLockService(config: Config, log: Logger, options: Loc
     log.info({ taskQueue: config.temporal.taskQueue }, 'Temporal worker running');
 
     const metrics = new Metrics();
-    const permits = PermitService.fromConfig(config, client, metrics, log);
+    const permits = PermitService.fromConfig(config, { client, watchClient }, metrics, log);
     let accepting = true;
     const app = await buildApp({
       permits,

@@ -1,6 +1,6 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-export type AcquireOutcome = 'granted' | 'busy' | 'conflict' | 'aborted' | 'error';
+export type AcquireOutcome = 'granted' | 'busy' | 'conflict' | 'aborted' | 'crowded' | 'error';
 export type PermitOperation = 'release' | 'renew' | 'status';
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -28,6 +28,25 @@ export class Metrics {
     name: 'lock_slot_start_attempts_total',
     help: 'Workflow starts tried while searching for a free slot, by result',
     labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly waiters = new Gauge({
+    name: 'lock_waiters',
+    help: 'Acquires waiting in this replica for a slot to free',
+    registers: [this.registry],
+  });
+
+  readonly slotWatches = new Gauge({
+    name: 'lock_slot_watches',
+    help: 'Open long-polls watching a held slot for its run to close',
+    registers: [this.registry],
+  });
+
+  readonly waitPasses = new Counter({
+    name: 'lock_wait_passes_total',
+    help: 'Slot search passes made for waiters, by what prompted them (freed: a slot was seen freed; probe: periodic)',
+    labelNames: ['reason'] as const,
     registers: [this.registry],
   });
 

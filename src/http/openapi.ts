@@ -12,7 +12,7 @@ import { buildApp } from './app.js';
 export async function generateOpenApiDocument(config: Config): Promise<unknown> {
   const logger = createLogger('silent');
   const metrics = new Metrics();
-  const permits = PermitService.fromConfig(config, new Client(), metrics, logger);
+  const permits = PermitService.fromConfig(config, { client: new Client() }, metrics, logger);
   const app = await buildApp({
     permits,
     metrics,

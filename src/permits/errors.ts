@@ -12,6 +12,7 @@ export const ERROR_CODES = [
   'max_hold_exceeded',
   'temporal_unavailable',
   'shutting_down',
+  'too_many_waiters',
   'internal_error',
 ] as const;
 
@@ -62,3 +63,11 @@ export const temporalUnavailable = (detail: string) =>
 
 export const shuttingDown = () =>
   new DomainError('shutting_down', 503, 'the service is shutting down; retry on another replica', { retryAfterSeconds: 1 });
+
+export const tooManyWaiters = (resource: string, maxWaiters: number) =>
+  new DomainError(
+    'too_many_waiters',
+    503,
+    `waitMs: ${maxWaiters} callers already wait for resource "${resource}" on this replica (MAX_WAITERS_PER_RESOURCE); retry later`,
+    { retryAfterSeconds: 1 },
+  );

@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import {
   ApplicationFailure,
   WorkflowExecutionAlreadyStartedError,
@@ -29,17 +28,24 @@ import {
   permitNotFound,
   resourceBusy,
   shuttingDown,
+  tooManyWaiters,
   type PermitEndState,
 } from './errors.js';
 import { parsePermitWorkflowId, permitWorkflowId, shuffledSlots } from './permit-id.js';
 import { PermitLocator } from './permit-locator.js';
 import { endStateOf, isPermitMemo, permitFromRun, type HeldPermit, type Permit } from './permit.js';
+import { SlotHintsCache, type CandidateLimits } from './slot-hints.js';
+import { SlotWatcher } from './slot-watcher.js';
 import { toDomainError } from './temporal-errors.js';
+import { WaitQueue, type PassReason, type WaitQueueHost, type WaitRequest } from './wait-queue.js';
 
 export interface PermitServiceOptions {
   client: Client;
+  /** A client on a connection of its own for the slot watches' long-polls (defaults to `client`). */
+  watchClient?: Client | undefined;
   taskQueue: string;
   limits: Config['limits'];
+  waiting: Config['waiting'];
   resourceCapacities: Record<string, number>;
   rpcTimeoutMs: number;
   metrics: Metrics;
@@ -67,8 +73,14 @@ export interface ResourceView {
 const RELEASE_REASON = 'released through the lock service API';
 /** Up to this capacity a resource view describes every slot directly instead of asking visibility. */
 const DIRECT_VIEW_MAX_CAPACITY = 64;
-const FIRST_BACKOFF_MS = 25;
-const MAX_BACKOFF_MS = 500;
+/** A new request tries every slot it has reason to think free, and re-checks a few it saw held. */
+const ARRIVAL_PASS: CandidateLimits = { maxAttempts: 64, maxBusyRechecks: 16 };
+/** After a slot was seen freed: that slot first, then any not known to be held. */
+const FREED_PASS: CandidateLimits = { maxAttempts: 64, maxBusyRechecks: 0 };
+/** The periodic probe for slots freed where this replica could not see it; small, it runs while nothing frees. */
+const PROBE_PASS: CandidateLimits = { maxAttempts: 8, maxBusyRechecks: 8 };
+/** Watches per waited-on resource; capacities up to this are watched whole. */
+const WATCHES_PER_RESOURCE = 8;
 
 async function mapWithConcurrency<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array(items.length);
@@ -86,17 +98,24 @@ async function mapWithConcurrency<T, R>(items: T[], limit: number, fn: (item: T)
 /** Acquire, release, renew and inspect permits; the only module that talks to Temporal for the API. */
 export class PermitService {
   private readonly locator: PermitLocator;
-  /** Emits a resource name when this replica frees one of its slots, so local waiters retry at once. */
-  private readonly slotFreed = new EventEmitter().setMaxListeners(0);
+  private readonly hints = new SlotHintsCache();
+  private readonly queues = new Map<string, WaitQueue>();
+  private readonly watcher: SlotWatcher;
   /** Aborted at shutdown so waiting acquires answer at once instead of holding the HTTP server open. */
   private readonly closing = new AbortController();
 
   /** The service as the configuration describes it. */
-  static fromConfig(config: Config, client: Client, metrics: Metrics, log: Logger): PermitService {
+  static fromConfig(
+    config: Config,
+    clients: { client: Client; watchClient?: Client },
+    metrics: Metrics,
+    log: Logger,
+  ): PermitService {
     return new PermitService({
-      client,
+      ...clients,
       taskQueue: config.temporal.taskQueue,
       limits: config.limits,
+      waiting: config.waiting,
       resourceCapacities: config.resourceCapacities,
       rpcTimeoutMs: config.temporal.rpcTimeoutMs,
       metrics,
@@ -111,6 +130,7 @@ export class PermitService {
       (call) => this.rpc(call),
       options.log,
     );
+    this.watcher = new SlotWatcher(options.watchClient ?? options.client, options.waiting.maxSlotWatches);
   }
 
   /** Ends every wait in progress; called once at shutdown. */
@@ -147,55 +167,102 @@ export class PermitService {
   }
 
   private async acquireOrThrow(request: AcquireRequest): Promise<Permit> {
-    const { limits } = this.options;
-    const capacity = this.resolveCapacity(request.resource, request.capacity);
-    const leaseMs = request.leaseMs ?? limits.defaultLeaseMs;
+    const { limits, waiting, metrics } = this.options;
+    const { resource } = request;
     const waitMs = request.waitMs ?? 0;
-    const holder = request.holder ?? null;
     const deadline = Date.now() + waitMs;
-    const stop = request.signal ? AbortSignal.any([request.signal, this.closing.signal]) : this.closing.signal;
-    let backoffMs = FIRST_BACKOFF_MS;
-    for (;;) {
-      if (this.closing.signal.aborted) throw shuttingDown();
-      const permit = await this.tryEverySlot(request.resource, capacity, leaseMs, holder);
+    const wanted: WaitRequest = {
+      capacity: this.resolveCapacity(resource, request.capacity),
+      leaseMs: request.leaseMs ?? limits.defaultLeaseMs,
+      holder: request.holder ?? null,
+    };
+    if (this.closing.signal.aborted) throw shuttingDown();
+    const busy = () => resourceBusy(resource, wanted.capacity, waitMs, 1);
+    // First come, first served: while callers wait here, a newcomer queues behind them instead of
+    // racing them for the next free slot.
+    if (!this.queues.has(resource)) {
+      const permit = await this.searchSlots(resource, wanted, ARRIVAL_PASS);
       if (permit) return permit;
-      const remainingMs = deadline - Date.now();
-      if (remainingMs <= 0 || request.signal?.aborted) {
-        throw resourceBusy(request.resource, capacity, waitMs, 1);
-      }
-      // Full jitter keeps waiters on several replicas from retrying in lockstep.
-      await this.waitForFreedSlot(request.resource, Math.min(remainingMs, Math.random() * backoffMs), stop);
-      backoffMs = Math.min(backoffMs * 2, MAX_BACKOFF_MS);
+    }
+    if (waitMs === 0 || request.signal?.aborted) throw busy();
+    const queue = this.queueFor(resource);
+    if (queue.size >= waiting.maxWaitersPerResource) {
+      throw tooManyWaiters(resource, waiting.maxWaitersPerResource);
+    }
+    const stop = request.signal ? AbortSignal.any([request.signal, this.closing.signal]) : this.closing.signal;
+    metrics.waiters.inc();
+    try {
+      return await queue.wait(wanted, deadline, stop, () => (this.closing.signal.aborted ? shuttingDown() : busy()));
+    } finally {
+      metrics.waiters.dec();
     }
   }
 
-  private waitForFreedSlot(resource: string, ms: number, signal: AbortSignal | undefined): Promise<void> {
-    if (signal?.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.slotFreed.off(resource, done);
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.slotFreed.on(resource, done);
-      signal?.addEventListener('abort', done);
-    });
+  /** The wait queue of a resource, made on first use and dropped when its last waiter leaves. */
+  private queueFor(resource: string): WaitQueue {
+    const existing = this.queues.get(resource);
+    if (existing) return existing;
+    const queue: WaitQueue = new WaitQueue(
+      resource,
+      this.waitQueueHost(resource),
+      { probeMs: this.options.waiting.probeMs, maxWatches: WATCHES_PER_RESOURCE, log: this.options.log },
+      () => {
+        if (this.queues.get(resource) === queue && queue.size === 0) this.queues.delete(resource);
+      },
+    );
+    this.queues.set(resource, queue);
+    return queue;
   }
 
-  /** One pass over the slots in random order; the atomic workflow start is the only judge of "free". */
-  private async tryEverySlot(
-    resource: string,
-    capacity: number,
-    leaseMs: number,
-    holder: string | null,
-  ): Promise<Permit | undefined> {
-    for (const slot of shuffledSlots(capacity)) {
-      const permit = await this.tryStart(resource, slot, capacity, leaseMs, holder);
-      if (permit) return permit;
+  private waitQueueHost(resource: string): WaitQueueHost {
+    const { metrics, log } = this.options;
+    return {
+      attempt: (wanted: WaitRequest, reason: PassReason) => {
+        metrics.waitPasses.inc({ reason });
+        return this.searchSlots(resource, wanted, reason === 'probe' ? PROBE_PASS : FREED_PASS);
+      },
+      hasFreedSlots: (capacity) => this.hints.get(resource, capacity).hasFreedSlots(),
+      discard: (permit) => {
+        log.info({ resource, runId: permit.runId }, 'waiter left while its slot was being claimed; releasing it');
+        this.release(permit.runId).catch((error: unknown) =>
+          log.warn({ err: error, runId: permit.runId }, 'could not release an undelivered permit; its lease will end it'),
+        );
+      },
+      slotsToWatch: (capacity) => this.hints.get(resource, capacity).busySlotsByExpiry(Date.now()),
+      watchSlot: (slot, signal) => {
+        if (!this.watcher.hasRoom()) return undefined;
+        metrics.slotWatches.inc();
+        return this.watcher.untilClosed(permitWorkflowId(resource, slot), signal).finally(() => metrics.slotWatches.dec());
+      },
+      slotFreed: (slot) => this.hints.peek(resource)?.markFree(slot),
+    };
+  }
+
+  /**
+   * Tries the slots the hints suggest, one at a time, until a start succeeds. The atomic workflow start
+   * is the only judge of "free"; the hints only choose the order, so they cost round trips, never safety.
+   */
+  private async searchSlots(resource: string, wanted: WaitRequest, limits: CandidateLimits): Promise<Permit | undefined> {
+    const hints = this.hints.get(resource, wanted.capacity);
+    for (const slot of hints.candidates(Date.now(), limits)) {
+      hints.beginAttempt(slot);
+      try {
+        const permit = await this.tryStart(resource, slot, wanted.capacity, wanted.leaseMs, wanted.holder);
+        hints.markBusy(slot, Date.now(), permit && Date.parse(permit.expiresAt));
+        if (permit) return permit;
+      } finally {
+        hints.endAttempt(slot);
+      }
     }
     return undefined;
+  }
+
+  /** A slot of this replica's was freed: waiters here get it before anyone else hears of it. */
+  private noteSlotFreed(workflowId: string): void {
+    const parsed = parsePermitWorkflowId(workflowId);
+    if (!parsed) return;
+    this.hints.peek(parsed.resource)?.markFree(parsed.slot);
+    this.queues.get(parsed.resource)?.wake();
   }
 
   private async tryStart(
@@ -258,8 +325,7 @@ export class PermitService {
     } catch (error) {
       throw await this.explainFailure(error, 'release', workflowId, runId);
     }
-    const parsed = parsePermitWorkflowId(workflowId);
-    if (parsed) this.slotFreed.emit(parsed.resource);
+    this.noteSlotFreed(workflowId);
     if (!this.cachedWithinLease(runId)) {
       // The run was open, but its lease may have run out before the terminate (no worker had closed it yet).
       const state = await this.stateOf(workflowId, runId);
@@ -305,6 +371,7 @@ export class PermitService {
     }
     const permit: Permit = { ...before, leaseMs: renewed.leaseMs, expiresAt: renewed.expiresAt };
     this.locator.remember(permit);
+    this.hints.peek(permit.resource)?.markBusy(permit.slot, Date.now(), Date.parse(permit.expiresAt));
     this.countOperation('renew', 'ok');
     this.options.log.info({ runId, workflowId, expiresAt: permit.expiresAt }, 'permit renewed');
     return { ...permit, state: 'held' };

@@ -4,6 +4,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { loadConfig, type Config } from '../../src/config.js';
 import { startLockService, type LockService } from '../../src/lock-service.js';
 import { createLogger } from '../../src/logger.js';
+import { freePort } from './process.js';
 
 /** The address of the real Temporal dev server that test/run.ts started. */
 export function testTemporalAddress(): string {
@@ -40,12 +41,18 @@ export interface TestResponse {
 
 /**
  * Starts the whole service (worker + HTTP app, no listening) against the test Temporal server.
- * Pass the same TEMPORAL_TASK_QUEUE to two services to get two replicas.
+ * Pass the same TEMPORAL_TASK_QUEUE to two services to get two replicas; `listen` also serves real HTTP
+ * on a free loopback port (service.url).
  */
-export async function startTestService(t: TestContext | undefined, env: Record<string, string> = {}): Promise<TestService> {
-  const config = testConfig(env);
+export async function startTestService(
+  t: TestContext | undefined,
+  env: Record<string, string> = {},
+  { listen = false } = {},
+): Promise<TestService> {
+  const config = testConfig(listen ? { PORT: String(await freePort()), ...env } : env);
   const bundlePath = process.env.LOCK_TEST_WORKFLOW_BUNDLE;
   const service = await startLockService(config, createLogger(config.logLevel), {
+    listen,
     workflowBundle: bundlePath ? { codePath: bundlePath } : undefined,
   });
   t?.after(() => service.stop());

@@ -31,7 +31,7 @@ export const permitRoutes: FastifyPluginAsyncZod<PermitRoutesOptions> = async (a
         201: PermitSchema.describe('Permit granted'),
         400: ErrorSchema,
         409: ErrorSchema.describe('resource_busy (with Retry-After) or capacity_conflict'),
-        503: ErrorSchema.describe('Temporal unavailable (with Retry-After)'),
+        503: ErrorSchema.describe('temporal_unavailable, shutting_down, or too_many_waiters (MAX_WAITERS_PER_RESOURCE), with Retry-After'),
       },
     },
     handler: async (request, reply) => {

@@ -1,0 +1,144 @@
+// What this replica believes about the slots of one resource. Only a hint for choosing which slot to
+// try next: the atomic workflow start stays the sole judge of "free", so a wrong hint costs a round
+// trip or a later grant, never a double grant.
+
+interface BusyMark {
+  /** The lease end this replica knows of (it granted or renewed the permit); undefined when unknown. */
+  until: number | undefined;
+  /** When the slot was last seen held; the least recently verified marks are re-checked first. */
+  seenAt: number;
+}
+
+export interface CandidateLimits {
+  /** At most this many slots per pass. */
+  maxAttempts: number;
+  /** Of those, at most this many slots that are marked busy (re-checking marks that may be stale). */
+  maxBusyRechecks: number;
+}
+
+/** Per-resource slot hints: slots freed lately are tried first, slots seen busy last. */
+export class SlotHints {
+  private readonly busy = new Map<number, BusyMark>();
+  /** Slots this replica saw freed (released here, or a watched run closed), oldest first. */
+  private readonly freed = new Set<number>();
+  /** Slots an acquire on this replica is trying right now; other acquires try them last. */
+  private readonly attempting = new Set<number>();
+
+  constructor(readonly capacity: number) {}
+
+  /** The slot is held; `until` is its lease end when this replica knows it. */
+  markBusy(slot: number, now: number, until?: number): void {
+    this.freed.delete(slot);
+    this.busy.set(slot, { until, seenAt: now });
+  }
+
+  /** The slot was freed: the next pass tries it first. */
+  markFree(slot: number): void {
+    if (slot >= this.capacity) return;
+    this.busy.delete(slot);
+    this.freed.add(slot);
+  }
+
+  /** True when a slot was freed since the last pass took it, so a pass now is worth its round trips. */
+  hasFreedSlots(): boolean {
+    return this.freed.size > 0;
+  }
+
+  beginAttempt(slot: number): void {
+    this.attempting.add(slot);
+  }
+
+  endAttempt(slot: number): void {
+    this.attempting.delete(slot);
+  }
+
+  /** Busy slots, the ones whose known lease ends soonest first (they free first when nobody renews). */
+  busySlotsByExpiry(now: number): number[] {
+    return [...this.busy.entries()]
+      .filter(([, mark]) => !isLapsed(mark, now))
+      .sort(([, a], [, b]) => (a.until ?? Infinity) - (b.until ?? Infinity) || a.seenAt - b.seenAt)
+      .map(([slot]) => slot);
+  }
+
+  /**
+   * The slots to try, in order: freed lately, then never seen busy (or their known lease has ended) in
+   * random order, then those marked busy, least recently verified first. Slots another acquire on this
+   * replica is trying come last.
+   */
+  candidates(now: number, limits: CandidateLimits, random: () => number = Math.random): number[] {
+    const picked: number[] = [];
+    const deferred: number[] = [];
+    const take = (slot: number) => {
+      if (this.attempting.has(slot)) deferred.push(slot);
+      else picked.push(slot);
+    };
+    for (const slot of this.freed) take(slot);
+    this.freed.clear();
+    for (const slot of this.unmarkedSlots(now, limits.maxAttempts, random)) {
+      if (picked.length >= limits.maxAttempts) break;
+      take(slot);
+    }
+    const marked = [...this.busy.entries()]
+      .filter(([, mark]) => !isLapsed(mark, now))
+      .sort(([, a], [, b]) => a.seenAt - b.seenAt)
+      .slice(0, limits.maxBusyRechecks);
+    for (const [slot] of marked) take(slot);
+    return [...picked, ...deferred].slice(0, limits.maxAttempts);
+  }
+
+  /** Up to `count` random slots that carry no busy mark (or one whose known lease has ended). */
+  private unmarkedSlots(now: number, count: number, random: () => number): number[] {
+    const isUnmarked = (slot: number) => {
+      const mark = this.busy.get(slot);
+      return (!mark || isLapsed(mark, now)) && !this.freed.has(slot);
+    };
+    // Mostly-free resource: rejection sampling finds free-looking slots without walking all of them.
+    if (this.busy.size * 2 < this.capacity) {
+      const chosen = new Set<number>();
+      for (let tries = 0; chosen.size < count && tries < count * 4; tries++) {
+        const slot = Math.floor(random() * this.capacity);
+        if (isUnmarked(slot)) chosen.add(slot);
+      }
+      if (chosen.size >= Math.min(count, this.capacity - this.busy.size)) return [...chosen];
+    }
+    const unmarked: number[] = [];
+    for (let slot = 0; slot < this.capacity; slot++) if (isUnmarked(slot)) unmarked.push(slot);
+    // Partial Fisher-Yates: only the first `count` positions need to be random.
+    const limit = Math.min(count, unmarked.length);
+    for (let i = 0; i < limit; i++) {
+      const j = i + Math.floor(random() * (unmarked.length - i));
+      [unmarked[i], unmarked[j]] = [unmarked[j]!, unmarked[i]!];
+    }
+    return unmarked.slice(0, limit);
+  }
+}
+
+/** A mark whose known lease has ended says nothing any more: the run has ended or been renewed. */
+function isLapsed(mark: BusyMark, now: number): boolean {
+  return mark.until !== undefined && mark.until <= now;
+}
+
+/** Hints for the resources this replica used lately; the least recently used are dropped past the limit. */
+export class SlotHintsCache {
+  private readonly byResource = new Map<string, SlotHints>();
+
+  constructor(private readonly maxResources = 1_000) {}
+
+  /** The hints for a resource at this capacity (a different capacity starts afresh). */
+  get(resource: string, capacity: number): SlotHints {
+    let hints = this.byResource.get(resource);
+    if (hints) this.byResource.delete(resource);
+    if (!hints || hints.capacity !== capacity) hints = new SlotHints(capacity);
+    this.byResource.set(resource, hints);
+    if (this.byResource.size > this.maxResources) {
+      const oldest = this.byResource.keys().next().value;
+      if (oldest !== undefined) this.byResource.delete(oldest);
+    }
+    return hints;
+  }
+
+  /** The hints for a resource if this replica has any (no side effects on the LRU order). */
+  peek(resource: string): SlotHints | undefined {
+    return this.byResource.get(resource);
+  }
+}
