@@ -180,7 +180,7 @@ export class PermitService {
     const busy = () => resourceBusy(resource, wanted.capacity, waitMs, 1);
     // First come, first served: while callers wait here, a newcomer queues behind them instead of
     // racing them for the next free slot.
-    if (!this.queues.has(resource)) {
+    if (!this.queues.get(resource)?.size) {
       const permit = await this.searchSlots(resource, wanted, ARRIVAL_PASS);
       if (permit) return permit;
     }

@@ -82,6 +82,8 @@ export class WaitQueue {
         signal.removeEventListener('abort', giveUp);
         const index = this.waiters.indexOf(waiter);
         if (index >= 0) this.waiters.splice(index, 1);
+        // The last waiter gone: the pump stops now and closes its watches, instead of at its next probe.
+        if (this.waiters.length === 0) this.wakeUp?.();
       };
       const giveUp = () => {
         leave();

@@ -11,15 +11,18 @@ import {
 import type { Logger } from 'pino';
 import type { TemporalConnectionOptions } from './connection-options.js';
 
-const NOT_POLLING = /^No (activities|Nexus services) registered/;
+/**
+ * SDK warnings that describe this service working as designed, logged at debug: the worker runs
+ * workflows only, and a release terminates a run whose first workflow task may still be in flight.
+ */
+const EXPECTED_WARNINGS = /^(No (activities|Nexus services) registered|Task not found when completing)/;
 const PINO_METHODS = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const;
 
 /** Sends the SDK's own log lines into pino, so one process writes one JSON log. */
 class PinoTemporalLogger implements TemporalLogger {
   constructor(private readonly pino: Logger) {}
   log(level: LogLevel, message: string, meta?: LogMetadata): void {
-    // The worker runs workflows only, by design; the SDK warns about that at every start.
-    const method = NOT_POLLING.test(message) ? 'debug' : PINO_METHODS[level];
+    const method = EXPECTED_WARNINGS.test(message) ? 'debug' : PINO_METHODS[level];
     this.pino[method]({ ...meta, component: 'temporal-sdk' }, message);
   }
   trace(message: string, meta?: LogMetadata) { this.log('TRACE', message, meta); }

@@ -114,3 +114,17 @@ test('an error from Temporal reaches every waiter at once', async () => {
   await sleep(5);
   assert.equal(idle, true, 'the queue reports itself idle once empty');
 });
+
+test('when its last waiter leaves, the queue goes idle at once rather than at its next probe', async () => {
+  const script = scriptedHost();
+  let idle = false;
+  const queue = new WaitQueue('r', script.host, options, () => (idle = true));
+  const leaving = new AbortController();
+  const waiting = queue.wait(request, Date.now() + 5_000, leaving.signal, busy);
+  await sleep(20);
+  assert.equal(idle, false);
+  leaving.abort();
+  await assert.rejects(waiting, /busy/);
+  await sleep(20);
+  assert.equal(idle, true, 'probe is 60 s away, yet the queue is idle');
+});
