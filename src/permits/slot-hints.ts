@@ -63,27 +63,39 @@ export class SlotHints {
   /**
    * The slots to try, in order: freed lately, then never seen busy (or their known lease has ended) in
    * random order, then those marked busy, least recently verified first. Slots another acquire on this
-   * replica is trying come last.
+   * replica is trying come last. Lazy, so a search that succeeds early never sorts the busy marks.
    */
-  candidates(now: number, limits: CandidateLimits, random: () => number = Math.random): number[] {
-    const picked: number[] = [];
+  *candidates(now: number, limits: CandidateLimits, random: () => number = Math.random): Generator<number> {
+    let offered = 0;
     const deferred: number[] = [];
-    const take = (slot: number) => {
-      if (this.attempting.has(slot)) deferred.push(slot);
-      else picked.push(slot);
-    };
-    for (const slot of this.freed) take(slot);
-    this.freed.clear();
-    for (const slot of this.unmarkedSlots(now, limits.maxAttempts, random)) {
-      if (picked.length >= limits.maxAttempts) break;
-      take(slot);
+    for (const slot of this.preferenceOrder(now, limits, random)) {
+      if (offered >= limits.maxAttempts) return;
+      if (this.attempting.has(slot)) {
+        deferred.push(slot);
+        continue;
+      }
+      offered++;
+      yield slot;
     }
-    const marked = [...this.busy.entries()]
+    for (const slot of deferred) {
+      if (offered++ >= limits.maxAttempts) return;
+      yield slot;
+    }
+  }
+
+  private *preferenceOrder(now: number, limits: CandidateLimits, random: () => number): Generator<number> {
+    for (const slot of [...this.freed]) {
+      // Taken off the list only when offered, so a pass that succeeds early leaves the rest first in line.
+      this.freed.delete(slot);
+      yield slot;
+    }
+    yield* this.unmarkedSlots(now, limits.maxAttempts, random);
+    if (limits.maxBusyRechecks === 0) return;
+    const leastRecentlyChecked = [...this.busy.entries()]
       .filter(([, mark]) => !isLapsed(mark, now))
       .sort(([, a], [, b]) => a.seenAt - b.seenAt)
       .slice(0, limits.maxBusyRechecks);
-    for (const [slot] of marked) take(slot);
-    return [...picked, ...deferred].slice(0, limits.maxAttempts);
+    for (const [slot] of leastRecentlyChecked) yield slot;
   }
 
   /** Up to `count` random slots that carry no busy mark (or one whose known lease has ended). */
