@@ -95,6 +95,14 @@ async function mapWithConcurrency<T, R>(items: T[], limit: number, fn: (item: T)
   return results;
 }
 
+function acquireOutcomeOf(error: unknown, callerLeft: boolean): AcquireOutcome {
+  const code = error instanceof DomainError ? error.code : undefined;
+  if (code === 'resource_busy') return callerLeft ? 'aborted' : 'busy';
+  if (code === 'capacity_conflict') return 'conflict';
+  if (code === 'too_many_waiters') return 'crowded';
+  return 'error';
+}
+
 /** Acquire, release, renew and inspect permits; the only module that talks to Temporal for the API. */
 export class PermitService {
   private readonly locator: PermitLocator;
@@ -160,8 +168,7 @@ export class PermitService {
       observe('granted');
       return permit;
     } catch (error) {
-      const code = error instanceof DomainError ? error.code : undefined;
-      observe(code === 'resource_busy' ? (request.signal?.aborted ? 'aborted' : 'busy') : code === 'capacity_conflict' ? 'conflict' : 'error');
+      observe(acquireOutcomeOf(error, request.signal?.aborted ?? false));
       throw error;
     }
   }
