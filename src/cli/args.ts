@@ -49,7 +49,7 @@ export function parseCommandLine(command: string, argv: string[], options: Optio
       throw new UsageError(`${command}: unknown option ${quoted ?? ''}`);
     }
     if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
-      throw new UsageError(`${command}: ${quoted ?? 'an option'} needs a value`);
+      throw new UsageError(`${command}: ${quoted?.replace(/ <value>$/, '') ?? 'an option'} needs a value`);
     }
     throw new UsageError(`${command}: ${(error as Error).message}`);
   }
