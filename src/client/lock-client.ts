@@ -29,7 +29,8 @@ export interface AcquireOptions extends RequestOptions {
   leaseMs?: number | undefined;
   /**
    * How long to wait for a free slot, in ms; 0 (default) tries once, Infinity waits until a slot frees.
-   * Longer than maxWaitPerRequestMs becomes several waiting requests in a row.
+   * Longer than maxWaitPerRequestMs becomes several waiting requests in a row. A service whose
+   * MAX_WAIT_MS is shorter than that is asked without a server-side wait, pausing as Retry-After says.
    */
   waitMs?: number | undefined;
   /** Who holds the permit, for people reading (at most 256 characters). */
@@ -84,6 +85,11 @@ function parseRetryAfter(header: string | null): number | undefined {
   return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - Date.now()) / 1000));
 }
 
+/** The service names the offending field first (`body.waitMs: Too big: …`); only waitMs is ours to change. */
+function refusesWaitMs(error: LockServiceError): boolean {
+  return error.code === 'invalid_request' && /^body\.waitMs:/.test(error.message);
+}
+
 function describeNetworkFailure(error: unknown): string {
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
   return cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error));
@@ -106,6 +112,10 @@ export class LockClient {
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
       throw new TypeError(`url: "${options.url}" must start with http:// or https://`);
     }
+    if (parsed.username || parsed.password) {
+      // fetch refuses such URLs, and messages quote the URL: credentials belong in apiKey.
+      throw new TypeError('url: must not contain a user name or password; pass a key as apiKey instead');
+    }
     this.url = parsed.href.replace(/\/+$/, '');
     this.apiKey = options.apiKey || undefined;
     this.fetch = options.fetch ?? globalThis.fetch;
@@ -119,13 +129,18 @@ export class LockClient {
    */
   async acquire(resource: string, options: AcquireOptions = {}): Promise<Permit> {
     const waitMs = options.waitMs ?? 0;
-    const perRequestMs = options.maxWaitPerRequestMs ?? DEFAULT_MAX_WAIT_PER_REQUEST_MS;
+    let perRequestMs = options.maxWaitPerRequestMs ?? DEFAULT_MAX_WAIT_PER_REQUEST_MS;
     const deadline = Date.now() + waitMs;
     for (;;) {
       const requestWaitMs = Math.max(0, Math.floor(Math.min(deadline - Date.now(), perRequestMs)));
       try {
         return await this.acquireOnce(resource, options, requestWaitMs);
       } catch (error) {
+        if (error instanceof LockServiceError && requestWaitMs > 0 && refusesWaitMs(error)) {
+          // This service allows shorter waits (its MAX_WAIT_MS): wait on this side instead.
+          perRequestMs = 0;
+          continue;
+        }
         if (!(error instanceof LockServiceError) || !error.retryable) throw error;
         const remainingMs = deadline - Date.now();
         if (remainingMs <= 0) throw error;

@@ -107,6 +107,27 @@ test('a wait longer than the server allows per request is made of several waitin
   await client.release(permit.runId);
 });
 
+test('a service whose MAX_WAIT_MS is shorter than one waiting request still serves a long wait', async (t) => {
+  const strict = await startListeningService(t, { MAX_WAIT_MS: '0' });
+  const resource = uniqueResource('client-no-server-wait');
+  const waitBodies: number[] = [];
+  const counting = new LockClient({
+    url: strict.url,
+    fetch: (input, init) => {
+      if (String(input).endsWith('/acquire')) waitBodies.push(JSON.parse(String(init?.body)).waitMs);
+      return fetch(input, init);
+    },
+  });
+  const held = await counting.acquire(resource, { leaseMs: 30_000 });
+  const releaseLater = sleep(1_500).then(() => counting.release(held.runId));
+  const permit = await counting.acquire(resource, { waitMs: 30_000 });
+  await releaseLater;
+  assert.equal(permit.slot, held.slot);
+  assert.ok(waitBodies[1]! > 0, 'it first asked the service to wait');
+  assert.ok(waitBodies.length >= 4 && waitBodies.slice(2).every((waitMs) => waitMs === 0), `then polled: ${JSON.stringify(waitBodies)}`);
+  await counting.release(permit.runId);
+});
+
 test('an aborted acquire rejects with the signal\'s reason and leaves no slot taken', async () => {
   const resource = uniqueResource('client-abort');
   const held = await client.acquire(resource, { leaseMs: 30_000 });
@@ -205,7 +226,12 @@ test('an answer that is not the lock API (a gateway page) is an unexpected_respo
   assert.equal(authorization, 'Bearer s3cret');
 });
 
-test('a URL that is not http(s) is refused when the client is made', () => {
+test('a URL that is not http(s), or carries credentials, is refused when the client is made without repeating them', () => {
   assert.throws(() => new LockClient({ url: 'ftp://example.com' }), /must start with http:\/\/ or https:\/\//);
   assert.throws(() => new LockClient({ url: 'not a url' }), /is not a URL/);
+  assert.throws(() => new LockClient({ url: 'http://user:s3cret@example.com' }), (error: Error) => {
+    assert.match(error.message, /must not contain a user name or password/);
+    assert.doesNotMatch(error.message, /s3cret/);
+    return true;
+  });
 });
