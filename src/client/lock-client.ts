@@ -129,6 +129,7 @@ export class LockClient {
    */
   async acquire(resource: string, options: AcquireOptions = {}): Promise<Permit> {
     const waitMs = options.waitMs ?? 0;
+    if (!(waitMs >= 0)) throw new RangeError(`waitMs: ${waitMs} must be 0 or more (Infinity waits without limit)`);
     let perRequestMs = options.maxWaitPerRequestMs ?? DEFAULT_MAX_WAIT_PER_REQUEST_MS;
     const deadline = Date.now() + waitMs;
     for (;;) {

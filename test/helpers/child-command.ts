@@ -27,9 +27,7 @@ const fs = require('node:fs');
 const [journal, spec] = process.argv.slice(1);
 const behaviour = JSON.parse(spec);
 const note = (event, extra) => fs.appendFileSync(journal, JSON.stringify({ event, at: Date.now(), pid: process.pid, ...extra }) + '\\n');
-const env = {};
-for (const name of ['PERMIT_RUN_ID', 'PERMIT_FENCING_TOKEN', 'PERMIT_SLOT', 'PERMIT_RESOURCE', 'PERMIT_URL']) env[name] = process.env[name];
-note('started', { env });
+// Handlers first: a test signals as soon as it reads "started".
 if (behaviour.onSignal) {
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
     process.on(signal, () => {
@@ -41,6 +39,9 @@ if (behaviour.onSignal) {
     });
   }
 }
+const env = {};
+for (const name of ['PERMIT_RUN_ID', 'PERMIT_FENCING_TOKEN', 'PERMIT_SLOT', 'PERMIT_RESOURCE', 'PERMIT_URL']) env[name] = process.env[name];
+note('started', { env });
 setTimeout(() => {
   note('exit', { code: behaviour.exitCode ?? 0 });
   process.exit(behaviour.exitCode ?? 0);
@@ -60,9 +61,10 @@ export async function readJournal(journal: string): Promise<JournalEntry[]> {
   } catch {
     return [];
   }
+  // Only whole lines: the child may be halfway through writing the last one.
   return text
     .split('\n')
-    .filter(Boolean)
+    .slice(0, -1)
     .map((line) => JSON.parse(line) as JournalEntry);
 }
 
