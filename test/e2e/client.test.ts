@@ -201,6 +201,19 @@ test('withPermit aborts the signal with a PermitLostError when the permit is rel
   assert.equal(reason.state, 'released');
 });
 
+test('withPermit aborts the signal with reason max_hold when the service refuses renewals past the maximum hold time', async (t) => {
+  const short = await startListeningService(t, { MAX_HOLD_MS: '4000', MAX_LEASE_MS: '2000', DEFAULT_LEASE_MS: '2000' });
+  const shortClient = new LockClient({ url: short.url });
+  const resource = uniqueResource('client-max-hold');
+  const reason = await shortClient.withPermit(resource, ({ signal }) => {
+    const lost = new Promise<unknown>((resolve) => signal.addEventListener('abort', () => resolve(signal.reason)));
+    return Promise.race([lost, sleep(15_000).then(() => 'never aborted')]);
+  });
+  assert.ok(reason instanceof PermitLostError, String(reason));
+  assert.equal(reason.reason, 'max_hold');
+  assert.match(reason.message, /the service refuses renewals \(leaseMs: .+\) and the lease is running out/);
+});
+
 test('an address where nothing listens throws LockServiceUnreachableError', async () => {
   const nowhere = new LockClient({ url: `http://127.0.0.1:${await freePort()}` });
   const error = await rejection(nowhere.acquire('anything'));
