@@ -1,0 +1,3 @@
+module example.com/permit-example
+
+go 1.21

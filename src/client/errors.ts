@@ -1,0 +1,58 @@
+import type { ErrorCode, PermitEndState } from './types.js';
+
+/** The service's own error codes, plus one for an answer that did not come from the lock API (a proxy's 502 page, a gateway's 401). */
+export type LockServiceErrorCode = ErrorCode | 'unexpected_response';
+
+/** The service answered with an error: `status` and `code` say which, `retryAfterSeconds` when it said when to retry. */
+export class LockServiceError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly code: LockServiceErrorCode,
+    readonly retryAfterSeconds?: number,
+    /** How the permit ended (permit_ended only). */
+    readonly state?: PermitEndState,
+  ) {
+    super(message);
+    this.name = 'LockServiceError';
+  }
+
+  /** True for answers that may succeed when asked again later: busy, Temporal unavailable, shutting down, 5xx, 429. */
+  get retryable(): boolean {
+    return this.code === 'resource_busy' || this.status >= 500 || this.status === 429;
+  }
+
+  /** True when the permit is gone for good: ended (410) or unknown (404). */
+  get permitGone(): boolean {
+    return this.code === 'permit_ended' || this.code === 'permit_not_found';
+  }
+}
+
+/** No answer: the connection failed or the answer did not come within the timeout. */
+export class LockServiceUnreachableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'LockServiceUnreachableError';
+  }
+}
+
+/**
+ * Why a permit kept by withPermit or `permit run` is no longer safe to act under:
+ * - `ended`: the service says it has ended (released by someone else, or expired) or does not know it;
+ * - `unconfirmed`: no renewal succeeded before the lease would run out;
+ * - `max_hold`: the service refuses further renewals (maximum hold time) and the lease is running out.
+ */
+export type PermitLostReason = 'ended' | 'unconfirmed' | 'max_hold';
+
+/** The reason of the AbortSignal that fires when a kept permit is lost. */
+export class PermitLostError extends Error {
+  constructor(
+    message: string,
+    readonly runId: string,
+    readonly reason: PermitLostReason,
+    readonly state?: PermitEndState,
+  ) {
+    super(message);
+    this.name = 'PermitLostError';
+  }
+}
