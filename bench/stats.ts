@@ -29,6 +29,12 @@ export function median(samples: readonly number[]): number {
   return percentile(samples, 50);
 }
 
+/** The arithmetic mean of a non-empty list of samples. */
+export function mean(samples: readonly number[]): number {
+  if (samples.length === 0) throw new RangeError('mean of no samples');
+  return samples.reduce((sum, sample) => sum + sample, 0) / samples.length;
+}
+
 /** Count, extremes, p50, p99 and mean of a non-empty list of samples. */
 export function summarize(samples: readonly number[]): Summary {
   if (samples.length === 0) throw new RangeError('summary of no samples');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PeakGauge, median, perSecond, percentile, ratio, sequentialRate, summarize } from '../../bench/stats.js';
+import { PeakGauge, mean, median, perSecond, percentile, ratio, sequentialRate, summarize } from '../../bench/stats.js';
 
 const close = (actual: number, expected: number, tolerance = 1e-9) =>
   assert.ok(Math.abs(actual - expected) <= tolerance, `${actual} is not ${expected}`);
@@ -44,6 +44,11 @@ test('a summary gives count, extremes, p50, p99 and mean of the samples', () => 
   assert.equal(summary.p50, 5);
   close(summary.p99, 7.94);
   assert.equal(summary.mean, 5);
+});
+
+test('the mean is the plain average, and refuses an empty list', () => {
+  assert.equal(mean([1, 2, 3, 6]), 3);
+  assert.throws(() => mean([]), RangeError);
 });
 
 test('a rate is events per second of elapsed milliseconds', () => {
