@@ -65,9 +65,16 @@ export function renderTable(rows: readonly Row[]): string {
   return lines.join('\n');
 }
 
-/** Keeps the JSON readable and small: samples to the microsecond. */
-export function roundSamples(samples: readonly number[]): number[] {
-  return samples.map((sample) => Math.round(sample * 1000) / 1000);
+/**
+ * Indented JSON with numbers to the microsecond and every array of numbers on one line: the files
+ * carry thousands of samples, which one-per-line would make hard to read and to diff.
+ */
+export function toCompactJson(value: unknown): string {
+  const rounded = (_key: string, item: unknown) =>
+    typeof item === 'number' && !Number.isInteger(item) ? Math.round(item * 1000) / 1000 : item;
+  return JSON.stringify(value, rounded, 2).replace(/\[\s*(-?[\d.e+-]+(?:,\s*-?[\d.e+-]+)*)\s*\]/g, (_match, numbers: string) =>
+    `[${numbers.split(/,\s*/).join(', ')}]`,
+  );
 }
 
 export interface WrittenFiles {
@@ -87,7 +94,7 @@ export async function writeResults(
   options: { complete: boolean; out: string | undefined },
 ): Promise<WrittenFiles> {
   await fs.mkdir(resultsDir, { recursive: true });
-  const text = `${JSON.stringify(results, null, 2)}\n`;
+  const text = `${toCompactJson(results)}\n`;
   const timestamped = path.join(resultsDir, `${startedAt.toISOString().replaceAll(':', '-')}.json`);
   await fs.writeFile(timestamped, text);
   let latest: string | undefined;

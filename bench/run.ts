@@ -10,7 +10,7 @@ import { measureEtcd, measureRedis } from './peers/measure-peers.js';
 import { parseOptions, type BenchOptions } from './plan.js';
 import { describeProfiles, monotonicMicros, summarizeProfile, type PhaseWindow } from './profile-summary.js';
 import { say } from './progress.js';
-import { renderTable, roundSamples, writeResults } from './report.js';
+import { renderTable, writeResults } from './report.js';
 import { buildTable, cycleStats, type PeerResults, type TemporalResults } from './rows.js';
 import { runContention } from './scenarios/contention.js';
 import { measureCycles, measureRoundTrips } from './scenarios/cycle.js';
@@ -25,7 +25,7 @@ const CONTENTION_RESOURCE = 'bench-contention';
 const OCCUPANCY_RESOURCE = 'bench-occupancy';
 const RESULTS_DIR = path.join(REPO_ROOT, 'bench', 'results');
 
-/** Raw samples for the JSON, so any figure in the table can be recomputed from the file. */
+/** Samples the results do not carry already, so every figure in the table can be recomputed from the JSON. */
 type Samples = Record<string, number[]>;
 
 /** Runs one phase and remembers its time window, so the service's CPU profile can be cut to it. */
@@ -62,10 +62,10 @@ async function measureTemporal(env: Environment, options: BenchOptions, samples:
   await httpClient.close();
   const floor = await inWindow(windows, 'healthz', () => measureRoundTrips('HTTP round trip GET /healthz', env.http, '/healthz', plan.floor));
   for (const [label, cycle] of cycles) {
-    samples[`${label}.acquireMs`] = roundSamples(cycle.acquireMs);
-    samples[`${label}.releaseMs`] = roundSamples(cycle.releaseMs);
+    samples[`${label}.acquireMs`] = cycle.acquireMs;
+    samples[`${label}.releaseMs`] = cycle.releaseMs;
   }
-  samples['floor.healthzMs'] = roundSamples(floor);
+  samples['floor.healthzMs'] = floor;
   const results: TemporalResults = {
     raw: cycleStats(cycles.get('raw')!),
     http: cycleStats(cycles.get('http')!),
@@ -96,7 +96,6 @@ async function measureTemporal(env: Environment, options: BenchOptions, samples:
       busy: growth(before, after, 'lock_slot_start_attempts_total', { result: 'busy' }),
       granted: growth(before, after, 'lock_acquire_total', { outcome: 'granted' }),
     };
-    samples['contention.waitsMs'] = roundSamples(results.contention.waitsMs);
   }
   if (phases.has('handoff')) {
     results.handoffRelease = await inWindow(windows, 'hand-off after release', () =>
