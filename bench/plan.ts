@@ -51,6 +51,7 @@ export function benchPlan(quick: boolean): BenchPlan {
       capacity: 1_000,
       levels: [0, 50, 90, 99],
       samples: quick ? 20 : 50,
+      warmup: 10,
       fillLanes: 16,
       fillLeaseMs: 600_000,
       fillWaitMs: 10_000,

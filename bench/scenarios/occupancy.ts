@@ -13,6 +13,8 @@ export interface OccupancyPlan {
   /** Percentages of the capacity held while measuring, in increasing order. */
   levels: number[];
   samples: number;
+  /** Untimed acquires at each level first: right after a burst of fills (or of another phase) the server is still settling. */
+  warmup: number;
   fillLanes: number;
   fillLeaseMs: number;
   fillWaitMs: number;
@@ -98,6 +100,13 @@ async function measureLevel(
   const firstErrors: string[] = [];
   let busyAnswers = 0;
   let errors = 0;
+  for (let index = 0; index < plan.warmup; index++) {
+    try {
+      await client.release((await client.acquire({ resource, capacity: plan.capacity, leaseMs: 30_000, waitMs: 0 })).runId);
+    } catch {
+      // counted when it happens in the timed part
+    }
+  }
   const before = await scrapeMetrics(metricsHttp);
   for (let index = 0; index < plan.samples; index++) {
     const started = performance.now();
