@@ -15,7 +15,7 @@ export interface MachineInfo {
 
 export interface SourceInfo {
   commit: string;
-  /** Tracked files differ from the commit. */
+  /** Tracked files other than the results themselves differ from the commit. */
   dirty: boolean;
 }
 
@@ -35,7 +35,8 @@ export function machineInfo(): MachineInfo {
 export async function sourceInfo(): Promise<SourceInfo> {
   try {
     const commit = (await execFileAsync('git', ['rev-parse', '--short', 'HEAD'])).stdout.trim();
-    const status = (await execFileAsync('git', ['status', '--porcelain', '--untracked-files=no'])).stdout.trim();
+    // latest.json is tracked and rewritten by every run, so it would make every later run look dirty.
+    const status = (await execFileAsync('git', ['status', '--porcelain', '--untracked-files=no', '--', '.', ':!bench/results'])).stdout.trim();
     return { commit, dirty: status !== '' };
   } catch {
     return { commit: 'unknown', dirty: false };
