@@ -22,7 +22,7 @@ export interface BenchOptions {
   plan: BenchPlan;
   /** The cycle phase always runs: it is the raw baseline every ratio is taken against. */
   phases: Set<Phase>;
-  /** True when every phase runs; only such a run replaces bench/results/latest.json. */
+  /** Every phase runs in full mode: only such a run replaces bench/results/latest.json, the run the README quotes. */
   complete: boolean;
   /** Another file to write the JSON results to. */
   out: string | undefined;
@@ -94,5 +94,5 @@ export function parseOptions(args: readonly string[]): BenchOptions {
   }
   const phases = new Set<Phase>(only ?? PHASES);
   phases.add('cycle');
-  return { plan: benchPlan(quick), phases, complete: phases.size === PHASES.length, out, profile };
+  return { plan: benchPlan(quick), phases, complete: !quick && !profile && phases.size === PHASES.length, out, profile };
 }

@@ -85,7 +85,7 @@ export interface WrittenFiles {
 
 /**
  * Writes bench/results/<ISO timestamp>.json always, bench/results/latest.json when the run was
- * complete (a partial --only run must not replace the full table), and --out when given.
+ * complete (a quick, profiled or partial run must not replace the full table), and --out when given.
  */
 export async function writeResults(
   resultsDir: string,
