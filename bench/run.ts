@@ -191,3 +191,6 @@ try {
 } finally {
   await runCleanups();
 }
+// Everything is stopped, but etcd3 can leave a lease keep-alive timer behind its closed client, which
+// would hold the process open for up to the lease's 30 s; exit once stdout has been written.
+process.stdout.write('', () => process.exit());
