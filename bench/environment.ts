@@ -1,0 +1,188 @@
+// Everything the Temporal scenarios run against, started fresh for each run: a Temporal dev server
+// in a temp dir, the lock service as its own process (as `npm start` runs it), and an SDK client for
+// the raw baseline. The service is a separate process so that the benchmark's own client work does
+// not run on the service's event loop and get charged to it.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
+import { pino } from 'pino';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/logger.js';
+import { startDevServer } from '../src/temporal/dev-server.js';
+import { provisionTemporalCli } from '../src/temporal/provision-cli.js';
+import { REPO_ROOT, freePort } from '../test/helpers/process.js';
+import { onCleanup, trackChild, trackGroup } from './cleanup.js';
+import { KeepAliveHttp } from './http-client.js';
+import { say } from './progress.js';
+
+const execFileAsync = promisify(execFile);
+const SERVICE_READY_TIMEOUT_MS = 180_000;
+const SERVICE_STOP_GRACE_MS = 20_000;
+
+export interface EnvironmentOptions {
+  /** RESOURCE_CAPACITIES for the service, e.g. "bench-contention=3". */
+  resourceCapacities: string;
+  /** When set, the service runs with --cpu-prof and writes its profile into this directory at exit. */
+  profileDir?: string;
+}
+
+export interface Environment {
+  temporalAddress: string;
+  /** `temporal --version` of the CLI that runs the dev server. */
+  temporalVersion: string;
+  serviceUrl: string;
+  taskQueue: string;
+  /** The service's limits as it parsed them from the same environment. */
+  maxHoldMs: number;
+  rpcTimeoutMs: number;
+  /** SDK client for the raw baseline, on its own connection to the same server. */
+  client: Client;
+  /** For GET /metrics and other reads that are not being measured. */
+  http: KeepAliveHttp;
+  /** Stops the service (its CPU profile is written then), closes the SDK client and stops the dev server. */
+  stop(): Promise<void>;
+}
+
+/** Starts the dev server, the service and an SDK client; everything is registered for cleanup. */
+export async function startEnvironment(options: EnvironmentOptions): Promise<Environment> {
+  // Provisioning and dev-server lines go to stderr at warn: stdout is for the table only.
+  const log = createLogger('warn', pino.destination(2));
+  const config = loadConfig({ ...process.env, TEMPORAL_ADDRESS: '' });
+  const workDir = await fs.mkdtemp(path.join(os.tmpdir(), 'lock-service-bench-'));
+  onCleanup('remove the temp dir', () => fs.rm(workDir, { recursive: true, force: true }));
+
+  const cliPath = await provisionTemporalCli({ ...config.devServer, log });
+  const temporalVersion = (await execFileAsync(cliPath, ['--version'])).stdout.trim();
+  say(`starting the Temporal dev server (${temporalVersion})`);
+  const server = await startDevServer({
+    cliPath,
+    dataDir: path.join(workDir, 'temporal'),
+    port: await freePort(),
+    uiPort: 0,
+    namespace: 'default',
+    readyTimeoutMs: config.devServer.readyTimeoutMs,
+    log,
+  });
+  const serverGroup = trackGroup(server.pid);
+  const stopServer = onceOnly(async () => {
+    await server.stop();
+    serverGroup.forget();
+  });
+  onCleanup('stop the Temporal dev server', stopServer);
+
+  const taskQueue = `bench-${randomUUID()}`;
+  const serviceEnv: Record<string, string> = {
+    TEMPORAL_ADDRESS: server.address,
+    TEMPORAL_TASK_QUEUE: taskQueue,
+    HOST: '127.0.0.1',
+    PORT: String(await freePort()),
+    LOG_LEVEL: 'warn',
+    DATA_DIR: path.join(workDir, 'service'),
+    RESOURCE_CAPACITIES: options.resourceCapacities,
+  };
+  const serviceConfig = loadConfig(serviceEnv);
+  const serviceUrl = `http://127.0.0.1:${serviceEnv.PORT}`;
+  say(`starting the lock service on ${serviceUrl} (it bundles its workflow code first)`);
+  const service = spawnService(serviceEnv, options.profileDir);
+  const stopService = onceOnly(() => stopChild(service));
+  onCleanup('stop the lock service', stopService);
+  await waitUntilReady(serviceUrl, service);
+
+  const connection = await Connection.connect({ address: server.address });
+  const closeConnection = onceOnly(() => connection.close());
+  onCleanup('close the SDK connection', closeConnection);
+  const http = new KeepAliveHttp(serviceUrl);
+  onCleanup('close the HTTP connections', async () => http.close());
+
+  return {
+    temporalAddress: server.address,
+    temporalVersion,
+    serviceUrl,
+    taskQueue,
+    maxHoldMs: serviceConfig.limits.maxHoldMs,
+    rpcTimeoutMs: serviceConfig.temporal.rpcTimeoutMs,
+    client: new Client({ connection, namespace: 'default' }),
+    http,
+    stop: async () => {
+      await stopService();
+      await closeConnection();
+      http.close();
+      await stopServer();
+    },
+  };
+}
+
+interface ServiceChild {
+  child: ChildProcess;
+  /** Settles once the process has exited and its output has been read. */
+  closed: Promise<void>;
+  /** The last few kilobytes the service wrote, for error messages. */
+  output(): string;
+}
+
+/** `node --import tsx src/main.ts` is `npm start` without the extra tsx launcher process in between. */
+function spawnService(env: Record<string, string>, profileDir: string | undefined): ServiceChild {
+  const inherited: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of Object.keys(inherited)) {
+    if (name.startsWith('TEMPORAL_') || name === 'RESOURCE_CAPACITIES' || name === 'NODE_OPTIONS') delete inherited[name];
+  }
+  const profiling = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  const child = spawn(process.execPath, [...profiling, '--import', 'tsx', 'src/main.ts'], {
+    cwd: REPO_ROOT,
+    env: { ...inherited, ...env },
+    // Its own process group: Ctrl-C reaches the benchmark only, which then stops the service in order.
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  trackChild(child);
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-4000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  return { child, closed, output: () => output };
+}
+
+async function waitUntilReady(url: string, service: ServiceChild): Promise<void> {
+  const probe = new KeepAliveHttp(url);
+  const deadline = Date.now() + SERVICE_READY_TIMEOUT_MS;
+  try {
+    while (Date.now() < deadline) {
+      if (service.child.exitCode !== null || service.child.signalCode !== null) {
+        throw new Error(`the lock service exited during start-up:\n${service.output()}`);
+      }
+      try {
+        if ((await probe.request('GET', '/readyz')).status === 200) return;
+      } catch {
+        // not listening yet
+      }
+      await delay(200);
+    }
+    throw new Error(`the lock service was not ready within ${SERVICE_READY_TIMEOUT_MS} ms:\n${service.output()}`);
+  } finally {
+    probe.close();
+  }
+}
+
+/** SIGTERM (the service shuts down in its phases and a CPU profile gets written), SIGKILL if it hangs. */
+async function stopChild({ child, closed }: ServiceChild): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => {
+    if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+  }, SERVICE_STOP_GRACE_MS);
+  await closed;
+  clearTimeout(timer);
+}
+
+function onceOnly(fn: () => Promise<void>): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  return () => (done ??= fn());
+}

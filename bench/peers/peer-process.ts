@@ -1,0 +1,94 @@
+// Starts a peer's server as a child process on loopback, waits until it answers, and always stops
+// it at the end. A peer that cannot start is skipped with its reason, never fatal to the run.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { constants as fsConstants } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { onCleanup, trackChild } from '../cleanup.js';
+
+const READY_TIMEOUT_MS = 20_000;
+/** One readiness probe may take this long; a probe that hangs must not stop the start-up deadline. */
+const PROBE_TIMEOUT_MS = 1_000;
+const STOP_GRACE_MS = 5_000;
+
+export interface PeerProcess {
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** A peer that was not measured, and why. */
+export class PeerSkipped extends Error {}
+
+/** The binary's full path on PATH, or undefined. */
+export async function findBinary(name: string): Promise<string | undefined> {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
+    const candidate = path.join(dir, name);
+    try {
+      await fs.access(candidate, fsConstants.X_OK);
+      return candidate;
+    } catch {
+      // not in this directory
+    }
+  }
+  return undefined;
+}
+
+/** Spawns binary with args and resolves once ready() returns true; throws PeerSkipped otherwise. */
+export async function startPeerProcess(binary: string, args: string[], ready: () => Promise<boolean>): Promise<PeerProcess> {
+  const found = await findBinary(binary);
+  if (!found) throw new PeerSkipped(`${binary} is not on PATH (npm run bench:peers installs it)`);
+  // Its own process group, like the service: Ctrl-C reaches the benchmark, which stops it.
+  const child = spawn(found, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  trackChild(child);
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-2000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  let spawnError: Error | undefined;
+  child.once('error', (error) => {
+    spawnError = error;
+  });
+
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null || spawnError) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+    await closed;
+    clearTimeout(timer);
+  };
+  onCleanup(`stop ${binary}`, stop);
+
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (spawnError) throw new PeerSkipped(`${binary} could not be started: ${spawnError.message}`);
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new PeerSkipped(`${binary} exited during start-up (${child.exitCode ?? child.signalCode}): ${lastLine(output)}`);
+    }
+    try {
+      if (await withTimeout(ready(), PROBE_TIMEOUT_MS)) return { child, stop };
+    } catch {
+      // not answering yet
+    }
+    await delay(100);
+  }
+  await stop();
+  throw new PeerSkipped(`${binary} did not answer within ${READY_TIMEOUT_MS} ms: ${lastLine(output)}`);
+}
+
+/** The promise's value, or false once timeoutMs has passed; the timer never outlives the race. */
+async function withTimeout(promise: Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function lastLine(output: string): string {
+  return output.trim().split('\n').at(-1)?.slice(0, 300) ?? '';
+}

@@ -1,0 +1,98 @@
+// How much each scenario does in quick and full mode, and the command-line flags that choose them.
+import type { ContentionPlan } from './scenarios/contention.js';
+import type { CyclePlan } from './scenarios/cycle.js';
+import type { ExpiryPlan, HandoffPlan } from './scenarios/handoff.js';
+import type { OccupancyPlan } from './scenarios/occupancy.js';
+
+export const PHASES = ['cycle', 'contention', 'handoff', 'occupancy', 'redis', 'etcd'] as const;
+export type Phase = (typeof PHASES)[number];
+
+export interface BenchPlan {
+  mode: 'quick' | 'full';
+  cycle: CyclePlan;
+  /** GET /healthz round trips: HTTP and Fastify with no lock work. */
+  floor: CyclePlan;
+  contention: ContentionPlan;
+  handoff: HandoffPlan;
+  expiry: ExpiryPlan;
+  occupancy: OccupancyPlan;
+}
+
+export interface BenchOptions {
+  plan: BenchPlan;
+  /** The cycle phase always runs: it is the raw baseline every ratio is taken against. */
+  phases: Set<Phase>;
+  /** Every phase runs in full mode: only such a run replaces bench/results/latest.json, the run the README quotes. */
+  complete: boolean;
+  /** Another file to write the JSON results to. */
+  out: string | undefined;
+  /** Run the service with --cpu-prof and summarise where its CPU time went. */
+  profile: boolean;
+}
+
+/** The plan for quick (about a minute and a half on 2 cores) or full mode. */
+export function benchPlan(quick: boolean): BenchPlan {
+  return {
+    mode: quick ? 'quick' : 'full',
+    cycle: { warmup: 20, count: quick ? 100 : 1_000, block: 25 },
+    floor: { warmup: 20, count: quick ? 100 : 500, block: 100 },
+    contention: {
+      clients: 32,
+      capacity: 3,
+      holdMs: 3,
+      warmupMs: 1_000,
+      durationMs: quick ? 5_000 : 10_000,
+      waitMs: 30_000,
+      leaseMs: 30_000,
+    },
+    handoff: { reps: quick ? 10 : 30, warmup: 2, headStartMs: 50, headStartJitterMs: 50, waitMs: 30_000 },
+    expiry: { reps: quick ? 4 : 10, leaseMs: 1_000, headStartMs: 50, headStartJitterMs: 50, waitMs: 30_000, staggerMs: 150 },
+    occupancy: {
+      capacity: 1_000,
+      levels: [0, 50, 90, 99],
+      samples: quick ? 20 : 50,
+      warmup: 10,
+      fillLanes: 16,
+      fillLeaseMs: 600_000,
+      fillWaitMs: 10_000,
+    },
+  };
+}
+
+export const USAGE = `usage: npm run bench -- [--quick] [--only ${PHASES.join(',')}] [--out FILE] [--profile]
+  --quick     fewer samples and shorter windows (finishes within 2 minutes)
+  --only      comma-separated phases; "cycle" (the raw baseline) always runs
+  --out       also write the JSON results to FILE
+  --profile   run the service with --cpu-prof and print where its CPU time went`;
+
+/** Parses the flags after `npm run bench --`; throws with the usage text on anything unknown. */
+export function parseOptions(args: readonly string[]): BenchOptions {
+  let quick = false;
+  let only: Phase[] | undefined;
+  let out: string | undefined;
+  let profile = false;
+  for (let index = 0; index < args.length; index++) {
+    const arg = args[index]!;
+    const value = () => {
+      const next = args[++index];
+      if (next === undefined) throw new Error(`${arg} needs a value\n${USAGE}`);
+      return next;
+    };
+    if (arg === '--quick') quick = true;
+    else if (arg === '--profile') profile = true;
+    else if (arg === '--out') out = value();
+    else if (arg === '--only') {
+      only = value()
+        .split(',')
+        .map((name) => name.trim())
+        .filter(Boolean)
+        .map((name) => {
+          if (!(PHASES as readonly string[]).includes(name)) throw new Error(`unknown phase "${name}"\n${USAGE}`);
+          return name as Phase;
+        });
+    } else throw new Error(`unknown argument "${arg}"\n${USAGE}`);
+  }
+  const phases = new Set<Phase>(only ?? PHASES);
+  phases.add('cycle');
+  return { plan: benchPlan(quick), phases, complete: !quick && !profile && phases.size === PHASES.length, out, profile };
+}

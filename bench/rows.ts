@@ -1,0 +1,287 @@
+// From measured results to table rows and target checks: which figure goes in which column, what
+// each ratio is taken against, and whether the issue's targets were met (and by how much if not).
+import type { Row, TargetCheck } from './report.js';
+import { formatMs, formatRate, formatRatio } from './report.js';
+import type { ContentionResult } from './scenarios/contention.js';
+import type { CycleSamples } from './scenarios/cycle.js';
+import type { HandoffResult } from './scenarios/handoff.js';
+import type { OccupancyResult } from './scenarios/occupancy.js';
+import { median, ratio, sequentialRate, summarize, type Summary } from './stats.js';
+
+export interface CycleStats {
+  cycle: Summary;
+  acquire: Summary;
+  release: Summary;
+  cyclesPerSecond: number;
+}
+
+/** Summaries of sequential cycles: whole cycle, each half, and cycles per second. */
+export function cycleStats(samples: CycleSamples): CycleStats {
+  return {
+    cycle: summarize(samples.cycleMs),
+    acquire: summarize(samples.acquireMs),
+    release: summarize(samples.releaseMs),
+    cyclesPerSecond: sequentialRate(samples.cycleMs),
+  };
+}
+
+/** Means over the measured HTTP cycles: as the client saw them, inside Fastify, inside the permit service. */
+export interface CycleBreakdown {
+  acquire: { clientMs: number; fastifyMs?: number; permitServiceMs?: number; rawMs: number };
+  release: { clientMs: number; fastifyMs?: number; rawMs: number };
+}
+
+export interface TemporalResults {
+  raw: CycleStats;
+  http: CycleStats;
+  floor: Summary;
+  breakdown?: CycleBreakdown;
+  /** The service's own counters over the contention phase. */
+  contentionStarts?: { attempts?: number; busy?: number; granted?: number };
+  contention?: ContentionResult;
+  handoffRelease?: HandoffResult;
+  handoffExpiry?: HandoffResult;
+  occupancy?: OccupancyResult;
+}
+
+export interface PeerResults {
+  peer: 'redis' | 'etcd';
+  system: string;
+  skipped?: string;
+  cycle?: CycleStats;
+  contention?: ContentionResult;
+  /** Why contention was not measured for this peer. */
+  contentionNotApplicable?: string;
+  handoffRelease?: HandoffResult;
+  handoffExpiry?: HandoffResult;
+  handoffExpiryNotApplicable?: string;
+  /** How the peer's waiters notice a freed lock, shown in the system column. */
+  waiting: string;
+}
+
+export interface Limits {
+  httpCycleVsRaw: number;
+  handoffMs: number;
+  occupancy99Vs0: number;
+  contentionVsRaw: number;
+}
+
+/** The targets of issue 3. */
+export const TARGETS: Limits = { httpCycleVsRaw: 1.3, handoffMs: 25, occupancy99Vs0: 3, contentionVsRaw: 0.7 };
+
+const percentOver = (value: number, limit: number) => `${Math.round((value / limit - 1) * 100)}% over`;
+const percentShort = (value: number, limit: number) => `${Math.round((1 - value / limit) * 100)}% short`;
+
+function atMost(value: number | undefined, limit: number, show: (v: number) => string): { met: boolean; text: string } {
+  if (value === undefined) return { met: false, text: 'no: not measured' };
+  if (value <= limit) return { met: true, text: 'yes' };
+  return { met: false, text: `no: ${show(value)}, ${percentOver(value, limit)} ${show(limit)}` };
+}
+
+function summaryOf(samples: readonly number[]): Summary | undefined {
+  return samples.length > 0 ? summarize(samples) : undefined;
+}
+
+export interface Table {
+  rows: Row[];
+  targets: TargetCheck[];
+  /** Lines printed under the table: errors, cancelled waits, skipped peers. */
+  notes: string[];
+}
+
+/** Builds every row of the table and checks the targets. */
+export function buildTable(temporal: TemporalResults, peers: PeerResults[], contentionLabel: string): Table {
+  const rows: Row[] = [];
+  const targets: TargetCheck[] = [];
+  const notes: string[] = [];
+  const { raw, http } = temporal;
+  const vsCycle = (p50: number | undefined) => formatRatio(ratio(p50, raw.cycle.p50), 'raw cycle');
+  const vsStart = (p50: number | undefined) => formatRatio(ratio(p50, raw.acquire.p50), 'raw start');
+  const check = (name: string, target: string, measured: string, result: { met: boolean; text: string }) => {
+    targets.push({ name, target, measured, met: result.met });
+    return result.text;
+  };
+
+  rows.push({
+    scenario: 'acquire+release cycle, sequential',
+    system: 'raw Temporal SDK: start + terminate',
+    p50: raw.cycle.p50,
+    p99: raw.cycle.p99,
+    throughput: formatRate(raw.cyclesPerSecond, 'cycles/s'),
+    vsRaw: '1.00× (the floor)',
+  });
+  const httpRatio = ratio(http.cycle.p50, raw.cycle.p50);
+  rows.push({
+    scenario: 'acquire+release cycle, sequential',
+    system: 'service: POST acquire + DELETE',
+    p50: http.cycle.p50,
+    p99: http.cycle.p99,
+    throughput: formatRate(http.cyclesPerSecond, 'cycles/s'),
+    vsRaw: vsCycle(http.cycle.p50),
+    target: `p50 ≤ ${TARGETS.httpCycleVsRaw}× raw`,
+    met: check('HTTP cycle p50 vs raw cycle p50', `≤ ${TARGETS.httpCycleVsRaw}×`, formatRatio(httpRatio), atMost(httpRatio, TARGETS.httpCycleVsRaw, (v) => formatRatio(v))),
+  });
+  rows.push({ scenario: '… its acquire alone', system: 'raw: workflow start', p50: raw.acquire.p50, p99: raw.acquire.p99 });
+  rows.push({ scenario: '… its acquire alone', system: 'service: POST acquire', p50: http.acquire.p50, p99: http.acquire.p99, vsRaw: vsStart(http.acquire.p50) });
+  rows.push({ scenario: '… its release alone', system: 'raw: terminate', p50: raw.release.p50, p99: raw.release.p99 });
+  rows.push({
+    scenario: '… its release alone',
+    system: 'service: DELETE',
+    p50: http.release.p50,
+    p99: http.release.p99,
+    vsRaw: formatRatio(ratio(http.release.p50, raw.release.p50), 'raw terminate'),
+  });
+  rows.push({ scenario: 'HTTP round trip without lock work', system: 'service: GET /healthz', p50: temporal.floor.p50, p99: temporal.floor.p99 });
+
+  if (temporal.breakdown) breakdownNotes(temporal.breakdown, notes);
+  if (temporal.contention) {
+    rows.push(contentionRow(temporal.contention, contentionLabel, 'service', raw.cyclesPerSecond, check, notes));
+    const starts = temporal.contentionStarts;
+    if (starts?.attempts !== undefined && starts.granted) {
+      notes.push(
+        `service contention: the service tried ${(starts.attempts / starts.granted).toFixed(1)} workflow starts per grant ` +
+          `(${starts.attempts} starts, ${starts.busy ?? '?'} of them on a busy slot, ${starts.granted} grants, warm-up and cancelled tail included)`,
+      );
+    }
+  }
+  if (temporal.handoffRelease) {
+    const summary = summaryOf(temporal.handoffRelease.latenciesMs);
+    rows.push({
+      scenario: 'hand-off after release',
+      system: 'service (same replica)',
+      p50: summary?.p50,
+      p99: summary?.p99,
+      vsRaw: vsCycle(summary?.p50),
+      target: `p50 ≤ ${TARGETS.handoffMs} ms`,
+      met: check('hand-off after release p50', `≤ ${TARGETS.handoffMs} ms`, formatMs(summary?.p50), atMost(summary?.p50, TARGETS.handoffMs, formatMs)),
+    });
+    errorNote(notes, 'service hand-off after release', temporal.handoffRelease);
+  }
+  if (temporal.handoffExpiry) {
+    const summary = summaryOf(temporal.handoffExpiry.latenciesMs);
+    rows.push({ scenario: 'hand-off after lease expiry (1 s lease)', system: 'service', p50: summary?.p50, p99: summary?.p99 });
+    errorNote(notes, 'service hand-off after expiry', temporal.handoffExpiry);
+  }
+  if (temporal.occupancy) occupancyRows(temporal.occupancy, vsStart, check, rows, notes);
+
+  for (const peer of peers) peerRows(peer, raw, contentionLabel, vsCycle, rows, notes);
+  return { rows, targets, notes };
+}
+
+type Check = (name: string, target: string, measured: string, result: { met: boolean; text: string }) => string;
+
+function contentionRow(result: ContentionResult, label: string, system: string, rawPerSecond: number, check: Check | undefined, notes: string[]): Row {
+  const waits = summaryOf(result.waitsMs);
+  const share = ratio(result.grantsPerSecond, rawPerSecond);
+  const row: Row = {
+    scenario: `contention: ${label}, wait for a grant`,
+    system,
+    p50: waits?.p50,
+    p99: waits?.p99,
+    throughput: `${formatRate(result.grantsPerSecond, 'grants/s')}, peak ${result.peakHolders} holders`,
+    vsRaw: formatRatio(share, 'raw cycles/s'),
+  };
+  if (check) {
+    const limit = TARGETS.contentionVsRaw;
+    const capacity = Number(/capacity (\d+)/.exec(label)?.[1] ?? NaN);
+    const overlap = !(result.peakHolders <= capacity);
+    const fast = share !== undefined && share >= limit;
+    row.target = `≥ ${limit}× raw cycles/s, peak ≤ ${capacity}`;
+    const problems = [
+      ...(fast ? [] : [`${formatRatio(share)}, ${share === undefined ? 'not measured' : percentShort(share, limit)} of ${limit}×`]),
+      ...(overlap ? [`peak ${result.peakHolders} holders > ${capacity}`] : []),
+    ];
+    row.met = check('contention grants/s vs raw cycles/s, no overlap', `≥ ${limit}×, peak ≤ ${capacity}`, `${formatRatio(share)}, peak ${result.peakHolders}`, {
+      met: problems.length === 0,
+      text: problems.length === 0 ? 'yes' : `no: ${problems.join('; ')}`,
+    });
+  }
+  if (result.errors > 0) notes.push(`${system} contention: ${result.errors} errors, e.g. ${result.firstErrors[0]}`);
+  const perClient = [...result.grantsPerClient].sort((a, b) => a - b);
+  notes.push(
+    `${system} contention: ${result.grants} grants in ${result.windowMs / 1000} s, per client ${perClient[0]} to ${perClient.at(-1)} ` +
+      `(median ${median(perClient)}); ${result.cancelledWaits} acquires still waiting at the end were cancelled (not in the wait figures)`,
+  );
+  return row;
+}
+
+function occupancyRows(result: OccupancyResult, vsStart: (p50: number | undefined) => string, check: Check, rows: Row[], notes: string[]): void {
+  const empty = result.levels.find((level) => level.percent === 0);
+  const emptyP50 = empty && empty.acquireMs.length > 0 ? summarize(empty.acquireMs).p50 : undefined;
+  for (const level of result.levels) {
+    const summary = summaryOf(level.acquireMs);
+    const attempts = level.startAttemptsPerAcquire;
+    const row: Row = {
+      scenario: `acquire at ${level.percent}% of 1,000 slots held`,
+      system: 'service: POST acquire',
+      p50: summary?.p50,
+      p99: summary?.p99,
+      throughput: attempts === undefined ? 'starts/acquire n/a' : `${attempts.toFixed(1)} starts/acquire`,
+      vsRaw: vsStart(summary?.p50),
+    };
+    if (level.percent === 99 && empty) {
+      const growth = ratio(summary?.p50, emptyP50);
+      row.target = `p50 ≤ ${TARGETS.occupancy99Vs0}× the 0% p50`;
+      row.met = check('acquire p50 at 99% vs 0% occupancy', `≤ ${TARGETS.occupancy99Vs0}×`, formatRatio(growth), atMost(growth, TARGETS.occupancy99Vs0, (v) => formatRatio(v)));
+      if (growth !== undefined) row.vsRaw = `${row.vsRaw}; ${formatRatio(growth)} the 0% p50`;
+    }
+    rows.push(row);
+    if (level.busyAnswers + level.errors > 0) {
+      notes.push(`acquire at ${level.percent}%: ${level.busyAnswers} busy answers and ${level.errors} errors with free slots left, e.g. ${level.firstErrors[0]}`);
+    }
+  }
+  if (result.fillErrors + result.releaseErrors > 0) notes.push(`occupancy: ${result.fillErrors} fill acquires and ${result.releaseErrors} releases failed`);
+  notes.push(`occupancy: filling took ${(result.fillMs / 1000).toFixed(1)} s in all`);
+}
+
+function peerRows(peer: PeerResults, raw: CycleStats, contentionLabel: string, vsCycle: (p50: number | undefined) => string, rows: Row[], notes: string[]): void {
+  if (peer.skipped) {
+    rows.push({ scenario: 'all peer scenarios', system: peer.system, throughput: `skipped: ${peer.skipped}` });
+    notes.push(`peer ${peer.peer} skipped: ${peer.skipped}`);
+    return;
+  }
+  if (peer.cycle) {
+    rows.push({
+      scenario: 'acquire+release cycle, sequential',
+      system: peer.system,
+      p50: peer.cycle.cycle.p50,
+      p99: peer.cycle.cycle.p99,
+      throughput: formatRate(peer.cycle.cyclesPerSecond, 'cycles/s'),
+      vsRaw: vsCycle(peer.cycle.cycle.p50),
+    });
+  }
+  if (peer.contention) rows.push(contentionRow(peer.contention, contentionLabel, peer.system, raw.cyclesPerSecond, undefined, notes));
+  else if (peer.contentionNotApplicable) {
+    rows.push({ scenario: `contention: ${contentionLabel}`, system: peer.system, throughput: `n/a: ${peer.contentionNotApplicable}` });
+  }
+  if (peer.handoffRelease) {
+    const summary = summaryOf(peer.handoffRelease.latenciesMs);
+    rows.push({ scenario: 'hand-off after release', system: `${peer.system}, ${peer.waiting}`, p50: summary?.p50, p99: summary?.p99, vsRaw: vsCycle(summary?.p50) });
+    errorNote(notes, `${peer.peer} hand-off after release`, peer.handoffRelease);
+  }
+  if (peer.handoffExpiry) {
+    const summary = summaryOf(peer.handoffExpiry.latenciesMs);
+    rows.push({ scenario: 'hand-off after lease expiry (1 s lease)', system: `${peer.system}, ${peer.waiting}`, p50: summary?.p50, p99: summary?.p99 });
+    errorNote(notes, `${peer.peer} hand-off after expiry`, peer.handoffExpiry);
+  } else if (peer.handoffExpiryNotApplicable) {
+    rows.push({ scenario: 'hand-off after lease expiry (1 s lease)', system: peer.system, throughput: `n/a: ${peer.handoffExpiryNotApplicable}` });
+  }
+}
+
+function breakdownNotes({ acquire, release }: CycleBreakdown, notes: string[]): void {
+  const ms = (value: number | undefined) => (value === undefined ? '?' : `${value.toFixed(2)} ms`);
+  const outside = (client: number, fastify: number | undefined) => (fastify === undefined ? undefined : client - fastify);
+  notes.push(
+    `service cycle, where an acquire's time goes (means): the client waited ${ms(acquire.clientMs)}; Fastify spent ${ms(acquire.fastifyMs)} ` +
+      `on the request, ${ms(acquire.permitServiceMs)} of it in PermitService.acquire; so ${ms(outside(acquire.clientMs, acquire.fastifyMs))} ` +
+      `went to the connection, parsing and the client. The raw SDK start took ${ms(acquire.rawMs)}.`,
+  );
+  notes.push(
+    `service cycle, where a release's time goes (means): the client waited ${ms(release.clientMs)}; Fastify spent ${ms(release.fastifyMs)}; ` +
+      `so ${ms(outside(release.clientMs, release.fastifyMs))} outside it. The raw SDK terminate took ${ms(release.rawMs)}.`,
+  );
+}
+
+function errorNote(notes: string[], what: string, result: HandoffResult): void {
+  if (result.errors > 0) notes.push(`${what}: ${result.errors} errors, e.g. ${result.firstErrors[0]}`);
+}

@@ -1,0 +1,196 @@
+// `npm run bench [-- --quick] [--only …] [--out FILE] [--profile]`: starts its own Temporal dev
+// server, the lock service and (when installed) Redis and etcd, measures every scenario of issue 3,
+// prints one markdown table to stdout and writes the JSON under bench/results/. Progress goes to stderr.
+import path from 'node:path';
+import { REPO_ROOT } from '../test/helpers/process.js';
+import { installSignalHandlers, runCleanups } from './cleanup.js';
+import { startEnvironment, type Environment } from './environment.js';
+import { machineInfo, sourceInfo } from './machine.js';
+import { measureEtcd, measureRedis } from './peers/measure-peers.js';
+import { parseOptions, type BenchOptions } from './plan.js';
+import { describeProfiles, monotonicMicros, summarizeProfile, type PhaseWindow } from './profile-summary.js';
+import { say } from './progress.js';
+import { renderTable, writeResults } from './report.js';
+import { buildTable, cycleStats, type PeerResults, type TemporalResults } from './rows.js';
+import { runContention } from './scenarios/contention.js';
+import { measureCycles, measureRoundTrips } from './scenarios/cycle.js';
+import { runExpiryHandoff, runReleaseHandoff } from './scenarios/handoff.js';
+import { runOccupancy } from './scenarios/occupancy.js';
+import { growth, meanMsBetween, scrapeMetrics, startAttemptsBetween, type MetricSamples } from './service-metrics.js';
+import { mean, summarize } from './stats.js';
+import { httpServiceSystem } from './systems/http-service.js';
+import { rawTemporalSystem } from './systems/raw-temporal.js';
+
+const CONTENTION_RESOURCE = 'bench-contention';
+const OCCUPANCY_RESOURCE = 'bench-occupancy';
+const RESULTS_DIR = path.join(REPO_ROOT, 'bench', 'results');
+
+/** Samples the results do not carry already, so every figure in the table can be recomputed from the JSON. */
+type Samples = Record<string, number[]>;
+
+/** Runs one phase and remembers its time window, so the service's CPU profile can be cut to it. */
+async function inWindow<T>(windows: PhaseWindow[], phase: string, work: () => Promise<T>): Promise<T> {
+  const fromUs = monotonicMicros();
+  try {
+    return await work();
+  } finally {
+    windows.push({ phase, fromUs, toUs: monotonicMicros() });
+  }
+}
+
+async function measureTemporal(env: Environment, options: BenchOptions, samples: Samples, windows: PhaseWindow[]): Promise<TemporalResults> {
+  const { plan, phases } = options;
+  const raw = rawTemporalSystem({ client: env.client, taskQueue: env.taskQueue, maxHoldMs: env.maxHoldMs, rpcTimeoutMs: env.rpcTimeoutMs });
+  const http = httpServiceSystem(env.serviceUrl);
+  const httpClient = await http.connect();
+  const rawClient = await raw.connect();
+  let beforeCycles: MetricSamples | undefined;
+  const cycles = await inWindow(windows, 'cycle', () =>
+    measureCycles(
+      'cycle (raw Temporal and HTTP, interleaved)',
+      [
+        { label: 'raw', client: rawClient, resource: 'bench-raw-cycle' },
+        { label: 'http', client: httpClient, resource: 'bench-http-cycle' },
+      ],
+      plan.cycle,
+      async () => {
+        beforeCycles = await scrapeMetrics(env.http);
+      },
+    ),
+  );
+  const afterCycles = await scrapeMetrics(env.http);
+  await httpClient.close();
+  const floor = await inWindow(windows, 'healthz', () => measureRoundTrips('HTTP round trip GET /healthz', env.http, '/healthz', plan.floor));
+  for (const [label, cycle] of cycles) {
+    samples[`${label}.acquireMs`] = cycle.acquireMs;
+    samples[`${label}.releaseMs`] = cycle.releaseMs;
+  }
+  samples['floor.healthzMs'] = floor;
+  const results: TemporalResults = {
+    raw: cycleStats(cycles.get('raw')!),
+    http: cycleStats(cycles.get('http')!),
+    floor: summarize(floor),
+  };
+  const rawSamples = cycles.get('raw')!;
+  const httpSamples = cycles.get('http')!;
+  results.breakdown = {
+    acquire: {
+      clientMs: mean(httpSamples.acquireMs),
+      fastifyMs: meanMsBetween(beforeCycles, afterCycles, 'lock_http_request_duration_seconds', { method: 'POST', route: '/resources/:resource/acquire', status: '201' }),
+      permitServiceMs: meanMsBetween(beforeCycles, afterCycles, 'lock_acquire_duration_seconds', { outcome: 'granted' }),
+      rawMs: mean(rawSamples.acquireMs),
+    },
+    release: {
+      clientMs: mean(httpSamples.releaseMs),
+      fastifyMs: meanMsBetween(beforeCycles, afterCycles, 'lock_http_request_duration_seconds', { method: 'DELETE', route: '/permits/:runId', status: '204' }),
+      rawMs: mean(rawSamples.releaseMs),
+    },
+  };
+  if (phases.has('contention')) {
+    const before = await scrapeMetrics(env.http);
+    results.contention = await inWindow(windows, 'contention', () => runContention('contention', http, CONTENTION_RESOURCE, plan.contention));
+    const after = await scrapeMetrics(env.http);
+    // Counted over the whole phase (warm-up and the cancelled tail too), so per grant it is approximate.
+    results.contentionStarts = {
+      attempts: startAttemptsBetween(before, after),
+      busy: growth(before, after, 'lock_slot_start_attempts_total', { result: 'busy' }),
+      granted: growth(before, after, 'lock_acquire_total', { outcome: 'granted' }),
+    };
+  }
+  if (phases.has('handoff')) {
+    results.handoffRelease = await inWindow(windows, 'hand-off after release', () =>
+      runReleaseHandoff('hand-off after release', http, 'bench-handoff', plan.handoff),
+    );
+    results.handoffExpiry = await inWindow(windows, 'hand-off after expiry', () =>
+      runExpiryHandoff('hand-off after lease expiry', http, 'bench-expiry', plan.expiry),
+    );
+  }
+  if (phases.has('occupancy')) {
+    results.occupancy = await inWindow(windows, 'occupancy', () =>
+      runOccupancy('occupancy', env.serviceUrl, env.http, OCCUPANCY_RESOURCE, plan.occupancy),
+    );
+  }
+  return results;
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  installSignalHandlers();
+  const startedAt = new Date();
+  const started = performance.now();
+  const machine = machineInfo();
+  const source = await sourceInfo();
+  const profileDir = options.profile ? path.join(RESULTS_DIR, 'profiles', startedAt.toISOString().replaceAll(':', '-')) : undefined;
+  say(`mode ${options.plan.mode}, phases ${[...options.phases].join(', ')}`);
+
+  const samples: Samples = {};
+  const env = await startEnvironment({
+    resourceCapacities: `${CONTENTION_RESOURCE}=${options.plan.contention.capacity},${OCCUPANCY_RESOURCE}=${options.plan.occupancy.capacity}`,
+    profileDir,
+  });
+  const windows: PhaseWindow[] = [];
+  const temporal = await measureTemporal(env, options, samples, windows);
+  // Stopped before the peers run, so they do not share the machine with an idle Temporal server.
+  await env.stop();
+  const profile = profileDir ? await summarizeProfile(profileDir, windows) : undefined;
+  if (profile) for (const line of describeProfiles(profile)) say(line);
+
+  const peers: PeerResults[] = [];
+  if (options.phases.has('redis')) peers.push(await measureRedis(options.plan));
+  if (options.phases.has('etcd')) peers.push(await measureEtcd(options.plan));
+
+  const { contention } = options.plan;
+  const contentionLabel = `capacity ${contention.capacity}, ${contention.clients} clients, ${contention.holdMs} ms holds`;
+  const table = buildTable(temporal, peers, contentionLabel);
+  const wallClockSeconds = Math.round((performance.now() - started) / 100) / 10;
+  const header =
+    `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}; Node ${machine.node}; ` +
+    `${env.temporalVersion}. Date ${startedAt.toISOString()}, mode ${options.plan.mode}, ` +
+    `commit ${source.commit}${source.dirty ? ' (with uncommitted changes)' : ''}, wall clock ${wallClockSeconds} s.` +
+    (profileDir ? ' The service ran under --cpu-prof, which slows it: use these figures to find costs, not to judge targets.' : '');
+  const markdown = renderTable(table.rows);
+
+  const files = await writeResults(
+    RESULTS_DIR,
+    startedAt,
+    {
+      date: startedAt.toISOString(),
+      mode: options.plan.mode,
+      phases: [...options.phases],
+      source,
+      machine: { ...machine, temporal: env.temporalVersion },
+      wallClockSeconds,
+      plan: options.plan,
+      targets: table.targets,
+      header,
+      table: markdown,
+      notes: table.notes,
+      temporal,
+      peers,
+      profile,
+      samples,
+    },
+    options,
+  );
+
+  process.stdout.write(`${header}\n\n${markdown}\n\n`);
+  for (const note of table.notes) process.stdout.write(`- ${note}\n`);
+  const unmet = table.targets.filter((target) => !target.met);
+  process.stdout.write(
+    `\nTargets met: ${table.targets.length - unmet.length} of ${table.targets.length}` +
+      `${unmet.length ? ` (not met: ${unmet.map((target) => `${target.name} ${target.measured}, target ${target.target}`).join('; ')})` : ''}.\n`,
+  );
+  say(`results written to ${[files.timestamped, files.latest, files.out].filter(Boolean).join(', ')}`);
+}
+
+try {
+  await main();
+} catch (error) {
+  process.exitCode = 1;
+  say(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+} finally {
+  await runCleanups();
+}
+// Everything is stopped, but etcd3 can leave a lease keep-alive timer behind its closed client, which
+// would hold the process open for up to the lease's 30 s; exit once stdout has been written.
+process.stdout.write('', () => process.exit());

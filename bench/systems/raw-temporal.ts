@@ -1,0 +1,59 @@
+// The floor of this design: the service's own acquire (a workflow start) and release (a terminate),
+// made directly with the SDK, without HTTP, against the same server and task queue.
+import {
+  WorkflowIdConflictPolicy,
+  WorkflowIdReusePolicy,
+  type Client,
+} from '@temporalio/client';
+import { permitWorkflowId } from '../../src/permits/permit-id.js';
+import { PERMIT_WORKFLOW_TYPE, type PermitMemo, type PermitWorkflowInput } from '../../src/temporal/messages.js';
+import type { AcquireRequest, HeldLock, LockClient, LockSystem } from '../lock-client.js';
+
+export interface RawTemporalOptions {
+  client: Client;
+  taskQueue: string;
+  /** The service's MAX_HOLD_MS, which it passes as the run's execution timeout. */
+  maxHoldMs: number;
+  /** The service's TEMPORAL_RPC_TIMEOUT_MS, the deadline it puts on every call. */
+  rpcTimeoutMs: number;
+}
+
+/** Starts the permit workflow for slot 0 exactly as the service's tryStart does, and terminates it to release. */
+export function rawTemporalClient({ client, taskQueue, maxHoldMs, rpcTimeoutMs }: RawTemporalOptions): LockClient {
+  const rpc = <T>(call: () => Promise<T>) => client.connection.withDeadline(Date.now() + rpcTimeoutMs, call);
+  return {
+    async acquire({ resource, capacity, leaseMs, waitMs }: AcquireRequest): Promise<HeldLock> {
+      if (capacity !== 1 || waitMs !== 0) throw new Error('the raw baseline is one try on slot 0 of a mutex');
+      const slot = 0;
+      const workflowId = permitWorkflowId(resource, slot);
+      const input: PermitWorkflowInput = { resource, slot, capacity, leaseMs, maxHoldMs, holder: null };
+      const memo: PermitMemo = { resource, slot, capacity, holder: null, leaseMs };
+      const sentAtMs = Date.now();
+      const handle = await rpc(() =>
+        client.workflow.start(PERMIT_WORKFLOW_TYPE, {
+          workflowId,
+          taskQueue,
+          args: [input],
+          memo: { ...memo },
+          workflowExecutionTimeout: maxHoldMs,
+          workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+          workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+        }),
+      );
+      const runId = handle.firstExecutionRunId;
+      return {
+        expiresAtMs: sentAtMs + leaseMs,
+        release: async () => {
+          await rpc(() => client.workflow.getHandle(workflowId, runId).terminate('released by the benchmark'));
+        },
+      };
+    },
+    // The SDK client's connection belongs to the environment, which closes it.
+    close: async () => undefined,
+  };
+}
+
+/** The raw baseline as a system; every "client" shares the one SDK Client. */
+export function rawTemporalSystem(options: RawTemporalOptions): LockSystem {
+  return { name: 'raw Temporal SDK (no HTTP)', connect: async () => rawTemporalClient(options) };
+}
