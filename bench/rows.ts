@@ -231,7 +231,11 @@ function occupancyRows(result: OccupancyResult, vsStart: (p50: number | undefine
     }
   }
   if (result.fillErrors + result.releaseErrors > 0) notes.push(`occupancy: ${result.fillErrors} fill acquires and ${result.releaseErrors} releases failed`);
-  notes.push(`occupancy: filling took ${(result.fillMs / 1000).toFixed(1)} s in all`);
+  notes.push(
+    `occupancy: filling took ${(result.fillMs / 1000).toFixed(1)} s in all; after each level's fill the worker needed ` +
+      `${result.settleMs.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ')} to run the new permits' first workflow tasks, ` +
+      'and the timed acquires start after that (during it, acquires are slower: they queue behind the burst)',
+  );
 }
 
 function peerRows(peer: PeerResults, raw: CycleStats, contentionLabel: string, vsCycle: (p50: number | undefined) => string, rows: Row[], notes: string[]): void {

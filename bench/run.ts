@@ -107,7 +107,7 @@ async function measureTemporal(env: Environment, options: BenchOptions, samples:
   }
   if (phases.has('occupancy')) {
     results.occupancy = await inWindow(windows, 'occupancy', () =>
-      runOccupancy('occupancy', env.serviceUrl, env.http, OCCUPANCY_RESOURCE, plan.occupancy),
+      runOccupancy('occupancy', env.serviceUrl, env.http, env.client, OCCUPANCY_RESOURCE, plan.occupancy),
     );
   }
   return results;

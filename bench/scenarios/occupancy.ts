@@ -2,6 +2,8 @@
 // service (whatever way it finds free slots), then single acquires are timed at each level, each
 // followed by its release so the level stays put. The service's own count of workflow starts
 // tried per acquire explains the figures.
+import type { Client } from '@temporalio/client';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { KeepAliveHttp } from '../http-client.js';
 import { progress } from '../progress.js';
 import { scrapeMetrics, startAttemptsBetween } from '../service-metrics.js';
@@ -35,17 +37,27 @@ export interface OccupancyResult {
   levels: OccupancyLevel[];
   /** How long filling took in all, and how many fill acquires failed. */
   fillMs: number;
+  /** After each level's fill, how long until the worker had run the first task of the newest fills. */
+  settleMs: number[];
   fillErrors: number;
   releaseErrors: number;
 }
 
 /** Fills `resource` level by level and times acquires at each level; releases everything at the end. */
-export async function runOccupancy(phase: string, serviceUrl: string, metricsHttp: KeepAliveHttp, resource: string, plan: OccupancyPlan): Promise<OccupancyResult> {
+export async function runOccupancy(
+  phase: string,
+  serviceUrl: string,
+  metricsHttp: KeepAliveHttp,
+  temporal: Client,
+  resource: string,
+  plan: OccupancyPlan,
+): Promise<OccupancyResult> {
   const lanes = Array.from({ length: plan.fillLanes }, () => new HttpLockClient(new KeepAliveHttp(serviceUrl, 1)));
   const measurer = new HttpLockClient(new KeepAliveHttp(serviceUrl, 1));
   const fills: HttpHeldLock[] = [];
   const levels: OccupancyLevel[] = [];
   let fillMs = 0;
+  const settleMs: number[] = [];
   let fillErrors = 0;
   let releaseErrors = 0;
   try {
@@ -67,6 +79,7 @@ export async function runOccupancy(phase: string, serviceUrl: string, metricsHtt
         });
         fillMs += performance.now() - started;
         filling.done(`${fills.length} held`);
+        settleMs.push(await untilWorkerCaughtUp(`${phase} settle at ${percent}%`, temporal, fills.slice(-SETTLE_PROBES)));
       }
       levels.push(await measureLevel(`${phase} at ${percent}%`, measurer, metricsHttp, resource, percent, fills.length, plan));
     }
@@ -83,7 +96,32 @@ export async function runOccupancy(phase: string, serviceUrl: string, metricsHtt
     releasing.done();
     for (const client of [...lanes, measurer]) await client.close();
   }
-  return { levels, fillMs, fillErrors, releaseErrors };
+  return { levels, fillMs, settleMs, fillErrors, releaseErrors };
+}
+
+/** The newest fills checked for their first workflow task; the worker takes tasks in about the order started. */
+const SETTLE_PROBES = 8;
+const SETTLE_TIMEOUT_MS = 60_000;
+
+/**
+ * A burst of hundreds of starts leaves the worker a backlog of first workflow tasks (each starts the
+ * lease timer) that takes seconds to drain; acquires timed during it would measure the burst, not the
+ * occupancy. Waits until the newest fills' first task has completed (history has WorkflowTaskCompleted).
+ */
+async function untilWorkerCaughtUp(phase: string, temporal: Client, newest: HttpHeldLock[]): Promise<number> {
+  const shown = progress(phase, newest.length, 'permits past their first workflow task');
+  const started = performance.now();
+  for (const held of newest) {
+    const handle = temporal.workflow.getHandle(held.workflowId, held.runId);
+    while ((await handle.describe()).historyLength < 4) {
+      if (performance.now() - started > SETTLE_TIMEOUT_MS) throw new Error(`${phase}: the worker did not catch up in ${SETTLE_TIMEOUT_MS} ms`);
+      await sleep(50);
+    }
+    shown.tick();
+  }
+  const settled = performance.now() - started;
+  shown.done(`${(settled / 1000).toFixed(1)} s`);
+  return settled;
 }
 
 async function measureLevel(

@@ -4,12 +4,14 @@ import type { AcquireRequest, HeldLock, LockClient, LockSystem } from '../lock-c
 
 interface PermitAnswer {
   runId: string;
+  workflowId: string;
   slot: number;
   expiresAt: string;
 }
 
 export interface HttpHeldLock extends HeldLock {
   runId: string;
+  workflowId: string;
   slot: number;
 }
 
@@ -28,6 +30,7 @@ export class HttpLockClient implements LockClient {
     const permit = answer.body as PermitAnswer;
     return {
       runId: permit.runId,
+      workflowId: permit.workflowId,
       slot: permit.slot,
       expiresAtMs: Date.parse(permit.expiresAt),
       release: () => this.release(permit.runId),
