@@ -1,12 +1,8 @@
 // The floor of this design: the service's own acquire (a workflow start) and release (a terminate),
 // made directly with the SDK, without HTTP, against the same server and task queue.
-import {
-  WorkflowIdConflictPolicy,
-  WorkflowIdReusePolicy,
-  type Client,
-} from '@temporalio/client';
-import { permitWorkflowId } from '../../src/permits/permit-id.js';
-import { PERMIT_WORKFLOW_TYPE, type PermitMemo, type PermitWorkflowInput } from '../../src/temporal/messages.js';
+import type { Client } from '@temporalio/client';
+import { permitStartOptions } from '../../src/permits/permit-start.js';
+import { PERMIT_WORKFLOW_TYPE } from '../../src/temporal/messages.js';
 import type { AcquireRequest, HeldLock, LockClient, LockSystem } from '../lock-client.js';
 
 export interface RawTemporalOptions {
@@ -18,33 +14,20 @@ export interface RawTemporalOptions {
   rpcTimeoutMs: number;
 }
 
-/** Starts the permit workflow for slot 0 exactly as the service's tryStart does, and terminates it to release. */
+/** Starts the permit workflow for slot 0 with the service's own start options, and terminates it to release. */
 export function rawTemporalClient({ client, taskQueue, maxHoldMs, rpcTimeoutMs }: RawTemporalOptions): LockClient {
   const rpc = <T>(call: () => Promise<T>) => client.connection.withDeadline(Date.now() + rpcTimeoutMs, call);
   return {
     async acquire({ resource, capacity, leaseMs, waitMs }: AcquireRequest): Promise<HeldLock> {
       if (capacity !== 1 || waitMs !== 0) throw new Error('the raw baseline is one try on slot 0 of a mutex');
-      const slot = 0;
-      const workflowId = permitWorkflowId(resource, slot);
-      const input: PermitWorkflowInput = { resource, slot, capacity, leaseMs, maxHoldMs, holder: null };
-      const memo: PermitMemo = { resource, slot, capacity, holder: null, leaseMs };
+      const options = permitStartOptions({ resource, slot: 0, capacity, leaseMs, maxHoldMs, holder: null, taskQueue });
       const sentAtMs = Date.now();
-      const handle = await rpc(() =>
-        client.workflow.start(PERMIT_WORKFLOW_TYPE, {
-          workflowId,
-          taskQueue,
-          args: [input],
-          memo: { ...memo },
-          workflowExecutionTimeout: maxHoldMs,
-          workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-          workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
-        }),
-      );
+      const handle = await rpc(() => client.workflow.start(PERMIT_WORKFLOW_TYPE, options));
       const runId = handle.firstExecutionRunId;
       return {
         expiresAtMs: sentAtMs + leaseMs,
         release: async () => {
-          await rpc(() => client.workflow.getHandle(workflowId, runId).terminate('released by the benchmark'));
+          await rpc(() => client.workflow.getHandle(options.workflowId, runId).terminate('released by the benchmark'));
         },
       };
     },

@@ -1,8 +1,6 @@
 import {
   ApplicationFailure,
   WorkflowExecutionAlreadyStartedError,
-  WorkflowIdConflictPolicy,
-  WorkflowIdReusePolicy,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
   type Client,
@@ -16,8 +14,6 @@ import {
   MAX_HOLD_EXCEEDED,
   PERMIT_WORKFLOW_TYPE,
   renewUpdate,
-  type PermitMemo,
-  type PermitWorkflowInput,
 } from '../temporal/messages.js';
 import type { permitWorkflow } from '../temporal/workflows/permit.js';
 import {
@@ -36,6 +32,7 @@ import { PermitLocator } from './permit-locator.js';
 import { endStateOf, isPermitMemo, permitFromRun, type HeldPermit, type Permit } from './permit.js';
 import { SlotHintsCache, type CandidateLimits } from './slot-hints.js';
 import { SlotWatcher } from './slot-watcher.js';
+import { permitStartOptions } from './permit-start.js';
 import { toDomainError } from './temporal-errors.js';
 import { WaitQueue, type PassReason, type WaitQueueHost, type WaitRequest } from './wait-queue.js';
 
@@ -280,24 +277,13 @@ export class PermitService {
     holder: string | null,
   ): Promise<Permit | undefined> {
     const { client, taskQueue, limits, metrics, log } = this.options;
-    const workflowId = permitWorkflowId(resource, slot);
-    const input: PermitWorkflowInput = { resource, slot, capacity, leaseMs, maxHoldMs: limits.maxHoldMs, holder };
-    const memo: PermitMemo = { resource, slot, capacity, holder, leaseMs };
+    const options = permitStartOptions({ resource, slot, capacity, leaseMs, maxHoldMs: limits.maxHoldMs, holder, taskQueue });
+    const { workflowId } = options;
     // Taken before the start request is sent: the server starts the lease no earlier, so the
     // expiresAt reported from it can only be earlier than the moment the slot really frees.
     const sentAtMs = Date.now();
     try {
-      const handle = await this.rpc(() =>
-        client.workflow.start<typeof permitWorkflow>(PERMIT_WORKFLOW_TYPE, {
-          workflowId,
-          taskQueue,
-          args: [input],
-          memo: { ...memo },
-          workflowExecutionTimeout: limits.maxHoldMs,
-          workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-          workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
-        }),
-      );
+      const handle = await this.rpc(() => client.workflow.start<typeof permitWorkflow>(PERMIT_WORKFLOW_TYPE, options));
       metrics.slotAttempts.inc({ result: 'claimed' });
       const runId = handle.firstExecutionRunId;
       const permit: Permit = {

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { permitStartOptions } from '../../src/permits/permit-start.js';
+import { PERMIT_WORKFLOW_TYPE } from '../../src/temporal/messages.js';
 import { startTestService, uniqueResource, type TestService } from '../helpers/service.js';
 
 /** Tries to take the slot with waitMs 0 until it succeeds; returns the permit and when the 201 arrived. */
@@ -183,4 +185,24 @@ test('a renew after the lease ran out answers 410 expired even while no worker h
   const renew = await service.call('POST', `/permits/${runId}/renew`, { leaseMs: 30_000 });
   assert.equal(renew.status, 410, `renewing an expired lease: ${JSON.stringify(renew.body)}`);
   assert.equal(renew.body.state, 'expired');
+});
+
+test('the lease counts from the start of the run, even when the worker runs its first task late', async (t) => {
+  const service = await startTestService(t);
+  const resource = uniqueResource('late-first-task');
+  // A start delay holds the first workflow task back by 1.5 s, as a worker backlog or outage would.
+  const options = permitStartOptions({
+    resource,
+    slot: 0,
+    capacity: 1,
+    leaseMs: 1_000,
+    maxHoldMs: service.config.limits.maxHoldMs,
+    holder: null,
+    taskQueue: service.config.temporal.taskQueue,
+  });
+  const handle = await service.client.workflow.start(PERMIT_WORKFLOW_TYPE, { ...options, startDelay: 1_500 });
+  assert.equal(await handle.result(), 'expired');
+  const { startTime, closeTime } = await handle.describe();
+  const heldMs = closeTime!.getTime() - startTime.getTime();
+  assert.ok(heldMs < 2_400, `the 1 s lease ended ${heldMs} ms after the start: it counted from the late first task`);
 });

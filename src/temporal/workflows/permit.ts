@@ -13,9 +13,11 @@ import {
  * It completes when released or when its lease runs out; HTTP holders release by terminating it.
  */
 export async function permitWorkflow(input: PermitWorkflowInput): Promise<PermitOutcome> {
-  // The lease counts from the run's start on the server, not from when a worker first saw it,
-  // so a worker that picks the run up late can only shorten the remaining lease, never lengthen it.
-  const startedAtMs = workflowInfo().runStartTime.getTime();
+  // The lease counts from the run's start on the server (its WorkflowExecutionStarted event), not
+  // from when a worker first ran it: `runStartTime` is the first workflow task's time, which comes
+  // later (after the start delay, or a worker backlog) and would stretch the lease past what the
+  // service reported. A run is never continued-as-new, so the chain's start is this run's start.
+  const startedAtMs = workflowInfo().startTime.getTime();
   const holdDeadlineMs = startedAtMs + input.maxHoldMs;
   let expiresAtMs = startedAtMs + input.leaseMs;
   let released = false;
