@@ -75,9 +75,10 @@ export function parseOptions(args: readonly string[]): BenchOptions {
     const arg = args[index]!;
     const value = () => {
       const next = args[++index];
-      if (next === undefined) throw new Error(`${arg} needs a value\n${USAGE}`);
+      if (next === undefined) throw new UsageError(`${arg} needs a value\n${USAGE}`);
       return next;
     };
+    if (arg === '--help' || arg === '-h') throw new UsageError(USAGE, 0);
     if (arg === '--quick') quick = true;
     else if (arg === '--profile') profile = true;
     else if (arg === '--out') out = value();
@@ -87,12 +88,22 @@ export function parseOptions(args: readonly string[]): BenchOptions {
         .map((name) => name.trim())
         .filter(Boolean)
         .map((name) => {
-          if (!(PHASES as readonly string[]).includes(name)) throw new Error(`unknown phase "${name}"\n${USAGE}`);
+          if (!(PHASES as readonly string[]).includes(name)) throw new UsageError(`unknown phase "${name}"\n${USAGE}`);
           return name as Phase;
         });
-    } else throw new Error(`unknown argument "${arg}"\n${USAGE}`);
+    } else throw new UsageError(`unknown argument "${arg}"\n${USAGE}`);
   }
   const phases = new Set<Phase>(only ?? PHASES);
   phases.add('cycle');
   return { plan: benchPlan(quick), phases, complete: !quick && !profile && phases.size === PHASES.length, out, profile };
+}
+
+/** A mistake on the command line (or --help): the message is for the user, with no stack trace. */
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 64,
+  ) {
+    super(message);
+  }
 }

@@ -7,7 +7,7 @@ import { installSignalHandlers, runCleanups } from './cleanup.js';
 import { startEnvironment, type Environment } from './environment.js';
 import { machineInfo, sourceInfo } from './machine.js';
 import { measureEtcd, measureRedis } from './peers/measure-peers.js';
-import { parseOptions, type BenchOptions } from './plan.js';
+import { parseOptions, UsageError, type BenchOptions } from './plan.js';
 import { describeProfiles, monotonicMicros, summarizeProfile, type PhaseWindow } from './profile-summary.js';
 import { say } from './progress.js';
 import { renderTable, writeResults } from './report.js';
@@ -186,8 +186,13 @@ async function main(): Promise<void> {
 try {
   await main();
 } catch (error) {
-  process.exitCode = 1;
-  say(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  if (error instanceof UsageError) {
+    process.exitCode = error.exitCode;
+    (error.exitCode === 0 ? process.stdout : process.stderr).write(`${error.message}\n`);
+  } else {
+    process.exitCode = 1;
+    say(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  }
 } finally {
   await runCleanups();
 }
