@@ -1,6 +1,6 @@
 // Everything the benchmark starts (Temporal dev server, the service, Redis, etcd, temp dirs) is
 // registered here, so a normal end, a failure and a Ctrl-C all stop it in reverse order.
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { say } from './progress.js';
 
 interface Cleanup {
@@ -24,6 +24,31 @@ export function trackChild(child: ChildProcess): void {
   if (pid === undefined) return;
   groups.add(pid);
   child.once('exit', () => groups.delete(pid));
+}
+
+export interface TrackedChild {
+  child: ChildProcess;
+  /** Settles once the process has exited and its output has been read. */
+  closed: Promise<void>;
+  /** The last `tailChars` characters it wrote to stdout and stderr, for error messages. */
+  output(): string;
+}
+
+/**
+ * Spawns a process as the leader of its own process group (so Ctrl-C reaches the benchmark, which
+ * stops it in order), tracks it for cleanup, and keeps the tail of its output.
+ */
+export function spawnTracked(command: string, args: string[], options: SpawnOptions, tailChars: number): TrackedChild {
+  const child = spawn(command, args, { ...options, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  trackChild(child);
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-tailChars);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  return { child, closed, output: () => output };
 }
 
 /** The same for a process started elsewhere (the dev server) that leads its own process group; forget() when it has stopped. */

@@ -2,7 +2,7 @@
 // in a temp dir, the lock service as its own process (as `npm start` runs it), and an SDK client for
 // the raw baseline. The service is a separate process so that the benchmark's own client work does
 // not run on the service's event loop and get charged to it.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -16,7 +16,7 @@ import { createLogger } from '../src/logger.js';
 import { startDevServer } from '../src/temporal/dev-server.js';
 import { provisionTemporalCli } from '../src/temporal/provision-cli.js';
 import { REPO_ROOT, freePort } from '../test/helpers/process.js';
-import { onCleanup, trackChild, trackGroup } from './cleanup.js';
+import { onCleanup, spawnTracked, trackGroup, type TrackedChild } from './cleanup.js';
 import { KeepAliveHttp } from './http-client.js';
 import { say } from './progress.js';
 
@@ -117,40 +117,17 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Env
   };
 }
 
-interface ServiceChild {
-  child: ChildProcess;
-  /** Settles once the process has exited and its output has been read. */
-  closed: Promise<void>;
-  /** The last few kilobytes the service wrote, for error messages. */
-  output(): string;
-}
-
 /** `node --import tsx src/main.ts` is `npm start` without the extra tsx launcher process in between. */
-function spawnService(env: Record<string, string>, profileDir: string | undefined): ServiceChild {
+function spawnService(env: Record<string, string>, profileDir: string | undefined): TrackedChild {
   const inherited: NodeJS.ProcessEnv = { ...process.env };
   for (const name of Object.keys(inherited)) {
     if (name.startsWith('TEMPORAL_') || name === 'RESOURCE_CAPACITIES' || name === 'NODE_OPTIONS') delete inherited[name];
   }
   const profiling = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
-  const child = spawn(process.execPath, [...profiling, '--import', 'tsx', 'src/main.ts'], {
-    cwd: REPO_ROOT,
-    env: { ...inherited, ...env },
-    // Its own process group: Ctrl-C reaches the benchmark only, which then stops the service in order.
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  trackChild(child);
-  let output = '';
-  const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-4000);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
-  return { child, closed, output: () => output };
+  return spawnTracked(process.execPath, [...profiling, '--import', 'tsx', 'src/main.ts'], { cwd: REPO_ROOT, env: { ...inherited, ...env } }, 4_000);
 }
 
-async function waitUntilReady(url: string, service: ServiceChild): Promise<void> {
+async function waitUntilReady(url: string, service: TrackedChild): Promise<void> {
   const probe = new KeepAliveHttp(url);
   const deadline = Date.now() + SERVICE_READY_TIMEOUT_MS;
   try {
@@ -172,7 +149,7 @@ async function waitUntilReady(url: string, service: ServiceChild): Promise<void>
 }
 
 /** SIGTERM (the service shuts down in its phases and a CPU profile gets written), SIGKILL if it hangs. */
-async function stopChild({ child, closed }: ServiceChild): Promise<void> {
+async function stopChild({ child, closed }: TrackedChild): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill('SIGTERM');
   const timer = setTimeout(() => {

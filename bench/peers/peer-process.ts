@@ -1,11 +1,11 @@
 // Starts a peer's server as a child process on loopback, waits until it answers, and always stops
 // it at the end. A peer that cannot start is skipped with its reason, never fatal to the run.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { onCleanup, trackChild } from '../cleanup.js';
+import { onCleanup, spawnTracked } from '../cleanup.js';
 
 const READY_TIMEOUT_MS = 20_000;
 /** One readiness probe may take this long; a probe that hangs must not stop the start-up deadline. */
@@ -38,16 +38,7 @@ export async function findBinary(name: string): Promise<string | undefined> {
 export async function startPeerProcess(binary: string, args: string[], ready: () => Promise<boolean>): Promise<PeerProcess> {
   const found = await findBinary(binary);
   if (!found) throw new PeerSkipped(`${binary} is not on PATH (npm run bench:peers installs it)`);
-  // Its own process group, like the service: Ctrl-C reaches the benchmark, which stops it.
-  const child = spawn(found, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  trackChild(child);
-  let output = '';
-  const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-2000);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  const { child, closed, output: tail } = spawnTracked(found, args, {}, 2_000);
   let spawnError: Error | undefined;
   child.once('error', (error) => {
     spawnError = error;
@@ -66,7 +57,7 @@ export async function startPeerProcess(binary: string, args: string[], ready: ()
   while (Date.now() < deadline) {
     if (spawnError) throw new PeerSkipped(`${binary} could not be started: ${spawnError.message}`);
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new PeerSkipped(`${binary} exited during start-up (${child.exitCode ?? child.signalCode}): ${lastLine(output)}`);
+      throw new PeerSkipped(`${binary} exited during start-up (${child.exitCode ?? child.signalCode}): ${lastLine(tail())}`);
     }
     try {
       if (await withTimeout(ready(), PROBE_TIMEOUT_MS)) return { child, stop };
@@ -76,7 +67,7 @@ export async function startPeerProcess(binary: string, args: string[], ready: ()
     await delay(100);
   }
   await stop();
-  throw new PeerSkipped(`${binary} did not answer within ${READY_TIMEOUT_MS} ms: ${lastLine(output)}`);
+  throw new PeerSkipped(`${binary} did not answer within ${READY_TIMEOUT_MS} ms: ${lastLine(tail())}`);
 }
 
 /** The promise's value, or false once timeoutMs has passed; the timer never outlives the race. */
