@@ -27,7 +27,7 @@ import {
   tooManyWaiters,
   type PermitEndState,
 } from './errors.js';
-import { parsePermitWorkflowId, permitWorkflowId, shuffledSlots } from './permit-id.js';
+import { parsePermitWorkflowId, permitWorkflowId } from './permit-id.js';
 import { PermitLocator } from './permit-locator.js';
 import { endStateOf, isPermitMemo, permitFromRun, type HeldPermit, type Permit } from './permit.js';
 import { SlotHintsCache, type CandidateLimits } from './slot-hints.js';
@@ -382,7 +382,7 @@ export class PermitService {
   async viewResource(resource: string, requestedCapacity: number | undefined): Promise<ResourceView> {
     const capacity = this.options.resourceCapacities[resource] ?? requestedCapacity;
     if (capacity !== undefined && capacity <= DIRECT_VIEW_MAX_CAPACITY) {
-      const slots = await mapWithConcurrency(shuffledSlots(capacity).sort((a, b) => a - b), 16, (slot) =>
+      const slots = await mapWithConcurrency(Array.from({ length: capacity }, (_, slot) => slot), 16, (slot) =>
         this.describeSlot(resource, slot),
       );
       return { resource, capacity, held: slots.filter((permit): permit is Permit => !!permit), consistency: 'strong' };

@@ -3,13 +3,8 @@ import type { PermitMemo, PermitWorkflowInput } from '../temporal/messages.js';
 import type { permitWorkflow } from '../temporal/workflows/permit.js';
 import { permitWorkflowId } from './permit-id.js';
 
-export interface PermitStart {
-  resource: string;
-  slot: number;
-  capacity: number;
-  leaseMs: number;
-  maxHoldMs: number;
-  holder: string | null;
+/** The workflow's input, and the task queue its worker polls. */
+export interface PermitStart extends PermitWorkflowInput {
   taskQueue: string;
 }
 
@@ -19,8 +14,8 @@ export interface PermitStart {
  * baseline uses the same options, so it measures the same start.
  */
 export function permitStartOptions(start: PermitStart): WorkflowStartOptions<typeof permitWorkflow> {
-  const { resource, slot, capacity, leaseMs, maxHoldMs, holder, taskQueue } = start;
-  const input: PermitWorkflowInput = { resource, slot, capacity, leaseMs, maxHoldMs, holder };
+  const { taskQueue, ...input } = start;
+  const { resource, slot, capacity, leaseMs, holder } = input;
   const memo: PermitMemo = { resource, slot, capacity, holder, leaseMs };
   return {
     workflowId: permitWorkflowId(resource, slot),
@@ -28,7 +23,7 @@ export function permitStartOptions(start: PermitStart): WorkflowStartOptions<typ
     args: [input],
     memo: { ...memo },
     // Backstop: the server ends the run at the maximum hold even if no worker ever runs it again.
-    workflowExecutionTimeout: maxHoldMs,
+    workflowExecutionTimeout: input.maxHoldMs,
     workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
   };

@@ -179,8 +179,8 @@ export class WaitQueue {
 
   /** Opens watches on the busy slots not yet watched; true when every busy slot it knows of is watched. */
   private openWatches(capacity: number): boolean {
-    const wanted = this.host.slotsToWatch(capacity);
     if (Date.now() < this.watchesPausedUntil) return false;
+    const wanted = this.host.slotsToWatch(capacity);
     for (const slot of wanted) {
       if (this.watches.size >= Math.min(this.options.maxWatches, capacity)) break;
       if (this.watches.has(slot)) continue;
