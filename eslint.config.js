@@ -32,7 +32,7 @@ export default tseslint.config(
   },
   {
     // Workflow code and the pure modules it imports run in Temporal's deterministic sandbox.
-    files: ['src/temporal/workflows/**/*.ts', 'src/temporal/messages.ts', 'src/permits/permit-id.ts'],
+    files: ['src/temporal/workflows/**/*.ts', 'src/temporal/messages.ts', 'src/temporal/permit-id.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
@@ -45,6 +45,10 @@ export default tseslint.config(
             {
               group: ['node:*', ...builtinModules],
               message: 'Node built-ins are not deterministic and are unavailable in the workflow sandbox.',
+            },
+            {
+              group: ['**/permits/*', '**/http/*', '**/client/*'],
+              message: 'Workflow code shares only pure modules under src/temporal (messages.ts, permit-id.ts) with the service.',
             },
           ],
         },

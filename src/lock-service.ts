@@ -16,6 +16,8 @@ export interface LockServiceOptions {
   listen?: boolean;
   /** A bundle made earlier, so a process that starts several services bundles once. */
   workflowBundle?: WorkflowBundleOption;
+  /** Also run the example consumer workflow (`npm run demo`); the production worker does not carry it. */
+  withExampleWorkflows?: boolean;
   /** Called if the worker dies while the service runs; the caller should shut down. */
   onFatal?: (error: unknown) => void;
 }
@@ -84,7 +86,7 @@ export async function startLockService(config: Config, log: Logger, options: Loc
     cleanups.push({ name: 'close slot-watch connection', run: () => watchConnection.close() });
     const watchClient = new Client({ connection: watchConnection, namespace: config.temporal.namespace });
 
-    const workflowBundle = options.workflowBundle ?? (await bundlePermitWorkflows(log));
+    const workflowBundle = options.workflowBundle ?? (await bundlePermitWorkflows(log, { withExamples: options.withExampleWorkflows }));
     const { worker, connection: workerConnection } = await createPermitWorker({
       connectionOptions,
       namespace: config.temporal.namespace,

@@ -36,7 +36,7 @@ const server = await startDevServer({
 
 let exitCode: number;
 try {
-  const bundle = await bundlePermitWorkflows(log);
+  const bundle = await bundlePermitWorkflows(log, { withExamples: true });
   const bundlePath = path.join(workDir, 'workflow-bundle.js');
   await fs.writeFile(bundlePath, bundle.code);
   const files = await testFiles(process.argv.slice(2));

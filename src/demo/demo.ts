@@ -91,7 +91,7 @@ async function main(): Promise<number> {
   const startupStarted = Date.now();
   let service: LockService;
   try {
-    service = await startLockService(config, log, { listen: true, onFatal: () => interrupted.abort() });
+    service = await startLockService(config, log, { listen: true, withExampleWorkflows: true, onFatal: () => interrupted.abort() });
   } catch (error) {
     process.stderr.write(`The lock service did not start: ${(error as Error).message}\n`);
     return 1;

@@ -1,7 +1,7 @@
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type WorkflowStartOptions } from '@temporalio/client';
-import type { PermitMemo, PermitWorkflowInput } from '../temporal/messages.js';
+import { permitMemo, type PermitWorkflowInput } from '../temporal/messages.js';
 import type { permitWorkflow } from '../temporal/workflows/permit.js';
-import { permitWorkflowId } from './permit-id.js';
+import { permitWorkflowId } from '../temporal/permit-id.js';
 
 /** The workflow's input, and the task queue its worker polls. */
 export interface PermitStart extends PermitWorkflowInput {
@@ -15,13 +15,11 @@ export interface PermitStart extends PermitWorkflowInput {
  */
 export function permitStartOptions(start: PermitStart): WorkflowStartOptions<typeof permitWorkflow> {
   const { taskQueue, ...input } = start;
-  const { resource, slot, capacity, leaseMs, holder } = input;
-  const memo: PermitMemo = { resource, slot, capacity, holder, leaseMs };
   return {
-    workflowId: permitWorkflowId(resource, slot),
+    workflowId: permitWorkflowId(input.resource, input.slot),
     taskQueue,
     args: [input],
-    memo: { ...memo },
+    memo: { ...permitMemo(input) },
     // Backstop: the server ends the run at the maximum hold even if no worker ever runs it again.
     workflowExecutionTimeout: input.maxHoldMs,
     workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,

@@ -65,6 +65,16 @@ export interface RunSummary {
   memo?: Record<string, unknown> | undefined;
 }
 
+/** The permit a described run is, when it is running and its lease has not run out; else undefined. */
+export function heldPermitOf(
+  run: RunSummary & { workflowId: string; runId: string },
+  now: number = Date.now(),
+): Permit | undefined {
+  if (run.status.name !== 'RUNNING' || !isPermitMemo(run.memo)) return undefined;
+  const permit = permitFromRun(run, run.memo);
+  return Date.parse(permit.expiresAt) > now ? permit : undefined;
+}
+
 /**
  * What a permit run that is no longer held means to its holder. A run still open past its lease
  * waits for a worker to close it, and a terminate that came after the lease ended does not make

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { RESOURCE_NAME_PATTERN } from './permit-id.js';
+import { RESOURCE_NAME_PATTERN } from '../temporal/permit-id.js';
 
 export const ResourceNameSchema = z
   .string()

@@ -1,14 +1,12 @@
 import type { Logger } from 'pino';
 import type { Permit } from './permit.js';
+import type { SlotRequest } from './slot-claimer.js';
 
 // The waiters of one resource on this replica. One pump serves them first come, first served, so
 // the Temporal calls spent on waiting depend on how often slots free, not on how many wait.
 
-export interface WaitRequest {
-  capacity: number;
-  leaseMs: number;
-  holder: string | null;
-}
+/** What a waiter asks for: the same as one slot claim. */
+export type WaitRequest = SlotRequest;
 
 /** Why the pump makes a pass: a slot was seen freed, or the periodic probe for frees it cannot see. */
 export type PassReason = 'freed' | 'probe';

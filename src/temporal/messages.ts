@@ -28,6 +28,12 @@ export interface PermitMemo {
   outcome?: PermitOutcome;
 }
 
+/** The memo a permit run starts with; the service and the workflow-side Semaphore both start runs with it. */
+export function permitMemo(input: PermitWorkflowInput): PermitMemo {
+  const { resource, slot, capacity, holder, leaseMs } = input;
+  return { resource, slot, capacity, holder, leaseMs };
+}
+
 export interface RenewRequest {
   /** Defaults to the lease length the permit was acquired with. */
   leaseMs?: number;

@@ -53,17 +53,20 @@ export function installTemporalRuntime(log: Logger): void {
   runtimeInstalled = true;
 }
 
-/** The workflow entry point next to this module: .ts when run by tsx, .js once compiled. */
-export function workflowsPath(): string {
+/**
+ * The workflow entry point next to this module (.ts when run by tsx, .js once compiled): the
+ * service's own workflows, or those plus the example consumer for the demo and the tests.
+ */
+export function workflowsPath({ withExamples = false } = {}): string {
   const here = fileURLToPath(import.meta.url);
-  return path.join(path.dirname(here), 'workflows', `index${path.extname(here)}`);
+  return path.join(path.dirname(here), 'workflows', `${withExamples ? 'with-examples' : 'index'}${path.extname(here)}`);
 }
 
 /** Bundles the workflow code once; the result can be shared by several workers in one process. */
-export async function bundlePermitWorkflows(log: Logger): Promise<{ code: string }> {
+export async function bundlePermitWorkflows(log: Logger, options: { withExamples?: boolean } = {}): Promise<{ code: string }> {
   const started = Date.now();
-  const bundle = await bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: new PinoTemporalLogger(quieter(log)) });
-  log.info({ bundleMs: Date.now() - started }, 'workflow code bundled');
+  const bundle = await bundleWorkflowCode({ workflowsPath: workflowsPath(options), logger: new PinoTemporalLogger(quieter(log)) });
+  log.info({ bundleMs: Date.now() - started, withExamples: options.withExamples ?? false }, 'workflow code bundled');
   return { code: bundle.code };
 }
 

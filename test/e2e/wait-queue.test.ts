@@ -2,26 +2,12 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { metric, until } from '../helpers/metrics.js';
 import { startTestService, uniqueResource, type TestService } from '../helpers/service.js';
-
-/** The value of one Prometheus sample from /metrics, 0 when absent. */
-async function metric(service: TestService, sample: string): Promise<number> {
-  const text = String((await service.call('GET', '/metrics')).body);
-  const line = text.split('\n').find((candidate) => candidate.startsWith(`${sample} `));
-  return line ? Number(line.slice(sample.length + 1)) : 0;
-}
 
 const startAttempts = async (service: TestService) =>
   (await metric(service, 'lock_slot_start_attempts_total{result="busy"}')) +
   (await metric(service, 'lock_slot_start_attempts_total{result="claimed"}'));
-
-async function until(condition: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(20);
-  }
-}
 
 test('waiters on one replica are served in the order they arrived', async (t) => {
   const service = await startTestService(t);
@@ -163,9 +149,12 @@ test('a caller that hangs up while waiting stops waiting and is never left holdi
   assert.ok((await waiting) instanceof Error);
   await until(async () => (await metric(service, 'lock_waiters')) === 0, 'the wait ends with the connection');
 
+  const startsBefore = await startAttempts(service);
   assert.equal((await service.call('DELETE', `/permits/${held.body.runId}`)).status, 204);
-  await sleep(500);
-  const view = await service.call('GET', `/resources/${resource}`);
+  // Read directly (capacity given), not from visibility, which may lag behind a start.
+  const view = await service.call('GET', `/resources/${resource}?capacity=1`);
+  assert.equal(view.body.consistency, 'strong');
   assert.deepEqual(view.body.held, [], 'nobody holds the slot the gone caller was waiting for');
+  assert.equal(await startAttempts(service), startsBefore, 'no slot search was made for the gone caller');
   assert.equal(await metric(service, 'lock_acquire_total{outcome="aborted"}'), 1);
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { untilWaiting } from '../helpers/metrics.js';
 import { startTestService, uniqueResource } from '../helpers/service.js';
 
 test('a waiter on a held mutex gets the released slot promptly after the holder releases it', async (t) => {
@@ -11,7 +12,7 @@ test('a waiter on a held mutex gets the released slot promptly after the holder 
   assert.equal(held.status, 201);
 
   const waiting = service.call('POST', `/resources/${resource}/acquire`, { waitMs: 5_000, holder: 'waiter' });
-  await sleep(300);
+  await untilWaiting(service, 1);
   assert.equal((await service.call('DELETE', `/permits/${held.body.runId}`)).status, 204);
   const releasedAt = Date.now();
 
@@ -37,7 +38,7 @@ test('a waiter on a full capacity-3 resource gets exactly the slot that was rele
   const released = holders[1]!;
 
   const waiting = service.call('POST', `/resources/${resource}/acquire`, { capacity: 3, waitMs: 5_000 });
-  await sleep(300);
+  await untilWaiting(service, 1);
   assert.equal((await service.call('DELETE', `/permits/${released.runId}`)).status, 204);
 
   const granted = await waiting;
@@ -109,7 +110,7 @@ test('several waiters on a mutex are each served once as holders release in turn
     return granted.body.runId as string;
   };
   const waiters = Array.from({ length: 4 }, waiter);
-  await sleep(200);
+  await untilWaiting(service, 4);
   assert.equal((await service.call('DELETE', `/permits/${first.body.runId}`)).status, 204);
 
   const runIds = await Promise.all(waiters);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RESOURCE_NAME_PATTERN, parsePermitWorkflowId, permitWorkflowId, shuffledSlots } from '../../src/permits/permit-id.js';
+import { RESOURCE_NAME_PATTERN, parsePermitWorkflowId, permitWorkflowId, shuffledSlots } from '../../src/temporal/permit-id.js';
 
 /** A small seeded PRNG (mulberry32), so "random" orders are reproducible. */
 function seeded(seed: number): () => number {

@@ -1,3 +1,2 @@
-// The worker's workflow bundle entry point: every workflow type the service runs.
+// The production worker's workflow bundle entry point: only the workflows the service itself runs.
 export { permitWorkflow } from './permit.js';
-export { exampleConsumerWorkflow } from './example-consumer.js';

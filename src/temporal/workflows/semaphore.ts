@@ -8,8 +8,8 @@ import {
   startChild,
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
-import { permitWorkflowId, shuffledSlots } from '../../permits/permit-id.js';
-import { releaseSignal, type PermitMemo, type PermitOutcome, type PermitWorkflowInput } from '../messages.js';
+import { permitWorkflowId, shuffledSlots } from '../permit-id.js';
+import { permitMemo, releaseSignal, type PermitOutcome, type PermitWorkflowInput } from '../messages.js';
 import type { permitWorkflow } from './permit.js';
 
 export interface SemaphoreOptions {
@@ -69,12 +69,11 @@ export class Semaphore {
     for (const slot of shuffledSlots(capacity)) {
       const workflowId = permitWorkflowId(this.resource, slot);
       const input: PermitWorkflowInput = { resource: this.resource, slot, capacity, leaseMs, maxHoldMs, holder };
-      const memo: PermitMemo = { resource: this.resource, slot, capacity, holder, leaseMs };
       try {
         const handle = await startChild<typeof permitWorkflow>('permitWorkflow', {
           workflowId,
           args: [input],
-          memo: { ...memo },
+          memo: { ...permitMemo(input) },
           parentClosePolicy: ParentClosePolicy.TERMINATE,
           workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
           workflowExecutionTimeout: maxHoldMs,

@@ -1,0 +1,167 @@
+import {
+  ApplicationFailure,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type WorkflowExecutionDescription,
+} from '@temporalio/client';
+import type { Logger } from 'pino';
+import type { Metrics, PermitOperation } from '../metrics.js';
+import { LEASE_EXPIRED, MAX_HOLD_EXCEEDED, renewUpdate } from '../temporal/messages.js';
+import { maxHoldExceeded, permitEnded, permitNotFound, type PermitEndState } from './errors.js';
+import { endStateOf, heldPermitOf, type HeldPermit, type Permit } from './permit.js';
+import type { PermitLocator } from './permit-locator.js';
+import type { TemporalRpc } from './temporal-rpc.js';
+import { toDomainError } from './temporal-errors.js';
+
+export interface PermitOperationsOptions {
+  rpc: TemporalRpc;
+  locator: PermitLocator;
+  metrics: Metrics;
+  log: Logger;
+  /** Told when a release through this replica has freed a slot. */
+  slotFreed(workflowId: string): void;
+  /** Told when a renewal through this replica has extended a lease. */
+  renewed(permit: Permit): void;
+}
+
+const RELEASE_REASON = 'released through the lock service API';
+
+type Outcome = 'ok' | 'ended' | 'not_found' | 'error';
+
+/** What a holder does with a permit it has: release it, renew it, and check it (the fencing check). */
+export class PermitOperations {
+  constructor(private readonly options: PermitOperationsOptions) {}
+
+  /** Ends the permit's run; its slot is free for the next acquire as soon as this returns. */
+  async release(runId: string): Promise<void> {
+    const { rpc } = this.options;
+    const workflowId = await this.workflowIdOrThrow(runId, 'release');
+    try {
+      await rpc.call(() => rpc.client.workflow.getHandle(workflowId, runId).terminate(RELEASE_REASON));
+    } catch (error) {
+      throw await this.explainFailure(error, 'release', workflowId, runId);
+    }
+    this.options.slotFreed(workflowId);
+    if (!this.cachedWithinLease(runId)) {
+      // The run was open, but its lease may have run out before the terminate (no worker had closed it yet).
+      const state = await this.stateOf(workflowId, runId);
+      if (state === 'expired') {
+        this.count('release', 'ended');
+        throw permitEnded(runId, 'expired');
+      }
+    }
+    this.count('release', 'ok');
+    this.options.log.info({ runId, workflowId }, 'permit released');
+  }
+
+  /** Extends the lease to now + leaseMs (default: the permit's lease length). */
+  async renew(runId: string, leaseMs: number | undefined): Promise<HeldPermit> {
+    const { rpc } = this.options;
+    const workflowId = await this.workflowIdOrThrow(runId, 'renew');
+    // The renew update needs a worker to answer; a run whose lease has run out may have none, so
+    // that case is settled by a describe (which needs no worker) instead of waiting for a timeout.
+    const before = this.cachedWithinLease(runId) ?? (await this.describeHeld(workflowId, runId, 'renew'));
+    let renewed: { leaseMs: number; expiresAt: string };
+    try {
+      renewed = await rpc.call(() =>
+        rpc.client.workflow.getHandle(workflowId, runId).executeUpdate(renewUpdate, { args: [{ leaseMs }] }),
+      );
+    } catch (error) {
+      throw await this.explainFailure(error, 'renew', workflowId, runId);
+    }
+    const permit: Permit = { ...before, leaseMs: renewed.leaseMs, expiresAt: renewed.expiresAt };
+    this.options.locator.remember(permit);
+    this.options.renewed(permit);
+    this.count('renew', 'ok');
+    this.options.log.info({ runId, workflowId, expiresAt: permit.expiresAt }, 'permit renewed');
+    return { ...permit, state: 'held' };
+  }
+
+  /** The permit as Temporal has it now; ended permits throw permit_ended. This is the fencing-token check. */
+  async status(runId: string): Promise<HeldPermit> {
+    const workflowId = await this.workflowIdOrThrow(runId, 'status');
+    const permit = await this.describeHeld(workflowId, runId, 'status');
+    this.count('status', 'ok');
+    return { ...permit, state: 'held' };
+  }
+
+  /**
+   * The cached permit when this replica knows its lease is still running. A cached expiry can only be
+   * too early (another replica may have renewed since), never too late, so a hit needs no round trip.
+   */
+  private cachedWithinLease(runId: string): Permit | undefined {
+    const cached = this.options.locator.cached(runId);
+    return cached && Date.parse(cached.expiresAt) > Date.now() ? cached : undefined;
+  }
+
+  private async stateOf(workflowId: string, runId: string): Promise<PermitEndState> {
+    const { rpc } = this.options;
+    try {
+      return endStateOf(await rpc.call(() => rpc.client.workflow.getHandle(workflowId, runId).describe()));
+    } catch (error) {
+      throw toDomainError(error);
+    }
+  }
+
+  private async describeHeld(workflowId: string, runId: string, operation: 'renew' | 'status'): Promise<Permit> {
+    const { rpc } = this.options;
+    let description: WorkflowExecutionDescription;
+    try {
+      description = await rpc.call(() => rpc.client.workflow.getHandle(workflowId, runId).describe());
+    } catch (error) {
+      throw await this.explainFailure(error, operation, workflowId, runId);
+    }
+    const permit = heldPermitOf(description);
+    if (permit) {
+      this.options.locator.remember(permit);
+      return permit;
+    }
+    // A run still open past its lease is waiting for a worker to close it; its holder no longer holds it.
+    this.count(operation, 'ended');
+    throw permitEnded(runId, endStateOf(description));
+  }
+
+  private async workflowIdOrThrow(runId: string, operation: PermitOperation): Promise<string> {
+    let workflowId: string | undefined;
+    try {
+      workflowId = await this.options.locator.workflowIdOf(runId);
+    } catch (error) {
+      throw toDomainError(error);
+    }
+    if (workflowId) return workflowId;
+    this.count(operation, 'not_found');
+    throw permitNotFound(runId);
+  }
+
+  /** Turns a failed release/renew/status call into the answer the caller gets. */
+  private async explainFailure(error: unknown, operation: PermitOperation, workflowId: string, runId: string): Promise<Error> {
+    if (error instanceof WorkflowUpdateFailedError && error.cause instanceof ApplicationFailure) {
+      if (error.cause.type === LEASE_EXPIRED) {
+        this.count(operation, 'ended');
+        return permitEnded(runId, 'expired');
+      }
+      if (error.cause.type === MAX_HOLD_EXCEEDED) return maxHoldExceeded(error.cause.message);
+    }
+    if (!(error instanceof WorkflowNotFoundError)) {
+      this.count(operation, 'error');
+      return toDomainError(error);
+    }
+    // The run is closed (or unknown): describe it once to tell released from expired from never existed.
+    const { rpc } = this.options;
+    try {
+      const description = await rpc.call(() => rpc.client.workflow.getHandle(workflowId, runId).describe());
+      this.count(operation, 'ended');
+      return permitEnded(runId, endStateOf(description));
+    } catch (describeError) {
+      if (describeError instanceof WorkflowNotFoundError) {
+        this.count(operation, 'not_found');
+        return permitNotFound(runId);
+      }
+      return toDomainError(describeError);
+    }
+  }
+
+  private count(operation: PermitOperation, outcome: Outcome): void {
+    this.options.metrics.permitOperations.inc({ operation, outcome });
+  }
+}
