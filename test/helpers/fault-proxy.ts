@@ -1,0 +1,122 @@
+import net from 'node:net';
+import type { TestContext } from 'node:test';
+
+// A TCP relay that a test puts between the service and Temporal (or a client and the service) to
+// break the network on purpose: delay every byte, stall all traffic, swallow the answers, or reset
+// every connection. It works below gRPC and HTTP, so the service sees what a real network does.
+
+export interface FaultProxy {
+  /** host:port of the proxy, for TEMPORAL_ADDRESS. */
+  address: string;
+  /** http://host:port of the proxy, for an HTTP client. */
+  url: string;
+  /** Delays every chunk, in both directions, by this many ms (0: none). Order is kept. */
+  setDelay(ms: number): void;
+  /** Holds every byte, in both directions, until resume(); connections stay open. */
+  stall(): void;
+  /** Sends what stall() held, in order, and lets traffic flow again. */
+  resume(): void;
+  /** While on, bytes from the target back to the client are thrown away: requests arrive, answers never do. */
+  swallowAnswers(on: boolean): void;
+  /** Destroys every open connection (both ends); new connections are accepted. */
+  resetConnections(): void;
+  /** Connections opened so far. */
+  readonly connections: number;
+  /** Stops listening and destroys every connection. */
+  close(): Promise<void>;
+}
+
+interface Pipe {
+  from: net.Socket;
+  to: net.Socket;
+  toClient: boolean;
+}
+
+/** Starts a relay from a free loopback port to `target` ("host:port"); it closes when the test ends. */
+export async function startFaultProxy(t: TestContext, target: string): Promise<FaultProxy> {
+  const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
+  const sockets = new Set<net.Socket>();
+  let delayMs = 0;
+  let stalled = false;
+  let swallowing = false;
+  let opened = 0;
+  const held: Array<{ pipe: Pipe; chunk: Buffer }> = [];
+  /** Per direction of each connection, when its last delayed chunk is due, so chunks never overtake. */
+  const dueAt = new WeakMap<net.Socket, number>();
+
+  const deliver = (pipe: Pipe, chunk: Buffer) => {
+    if (pipe.toClient && swallowing) return;
+    if (pipe.to.destroyed) return;
+    if (delayMs <= 0) {
+      pipe.to.write(chunk);
+      return;
+    }
+    const due = Math.max(Date.now() + delayMs, dueAt.get(pipe.to) ?? 0);
+    dueAt.set(pipe.to, due);
+    setTimeout(() => {
+      if (!pipe.to.destroyed && !(pipe.toClient && swallowing)) pipe.to.write(chunk);
+    }, due - Date.now());
+  };
+
+  const server = net.createServer((incoming) => {
+    opened++;
+    const outgoing = net.connect(port, host);
+    for (const socket of [incoming, outgoing]) {
+      sockets.add(socket);
+      socket.on('close', () => {
+        sockets.delete(socket);
+        incoming.destroy();
+        outgoing.destroy();
+      });
+      socket.on('error', () => socket.destroy());
+    }
+    const pipes: Pipe[] = [
+      { from: incoming, to: outgoing, toClient: false },
+      { from: outgoing, to: incoming, toClient: true },
+    ];
+    for (const pipe of pipes) {
+      pipe.from.on('data', (chunk: Buffer) => {
+        if (stalled) held.push({ pipe, chunk });
+        else deliver(pipe, chunk);
+      });
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port: proxyPort } = server.address() as net.AddressInfo;
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      for (const socket of sockets) socket.destroy();
+    });
+    return closing;
+  };
+  t.after(close);
+
+  return {
+    address: `127.0.0.1:${proxyPort}`,
+    url: `http://127.0.0.1:${proxyPort}`,
+    setDelay: (ms) => {
+      delayMs = ms;
+    },
+    stall: () => {
+      stalled = true;
+    },
+    resume: () => {
+      stalled = false;
+      for (const { pipe, chunk } of held.splice(0)) deliver(pipe, chunk);
+    },
+    swallowAnswers: (on) => {
+      swallowing = on;
+    },
+    resetConnections: () => {
+      held.length = 0;
+      for (const socket of sockets) socket.resetAndDestroy();
+    },
+    get connections() {
+      return opened;
+    },
+    close,
+  };
+}

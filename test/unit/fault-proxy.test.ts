@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { test, type TestContext } from 'node:test';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
+
+/** A real echo server on loopback. */
+async function echoServer(t: TestContext): Promise<string> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    socket.pipe(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    for (const socket of sockets) socket.destroy();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+}
+
+async function connect(address: string) {
+  const [host, port] = address.split(':');
+  const socket = net.connect(Number(port), host);
+  await new Promise((resolve) => socket.once('connect', resolve));
+  let received = '';
+  socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+  socket.on('error', () => undefined);
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  const receivedText = () => received;
+  const until = async (text: string) => {
+    while (!received.includes(text)) await new Promise((resolve) => setImmediate(resolve));
+  };
+  return { socket, receivedText, until, closed };
+}
+
+test('the fault proxy relays, delays in order, stalls and resumes, swallows answers, and resets connections', async (t) => {
+  const proxy = await startFaultProxy(t, await echoServer(t));
+  const client = await connect(proxy.address);
+
+  client.socket.write('a');
+  await client.until('a');
+
+  proxy.setDelay(150);
+  const sentAt = Date.now();
+  client.socket.write('b');
+  client.socket.write('c');
+  await client.until('abc');
+  assert.ok(Date.now() - sentAt >= 290, 'each direction is delayed');
+  proxy.setDelay(0);
+
+  proxy.stall();
+  client.socket.write('d');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(client.receivedText(), 'abc', 'nothing passes while stalled');
+  proxy.resume();
+  await client.until('abcd');
+
+  proxy.swallowAnswers(true);
+  client.socket.write('e');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(client.receivedText(), 'abcd', 'answers are swallowed');
+  proxy.swallowAnswers(false);
+
+  proxy.resetConnections();
+  await client.closed;
+  const again = await connect(proxy.address);
+  again.socket.write('f');
+  await again.until('f');
+  again.socket.destroy();
+  assert.equal(proxy.connections, 2);
+});
