@@ -144,8 +144,8 @@ export async function spawnSupervised(command: string, args: string[], options: 
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
+      supervisor.stdin?.destroy();
       if (supervisor.exitCode === null && supervisor.signalCode === null) {
-        supervisor.stdin?.destroy();
         if ((await within(exited, graceSeconds * 1000 + SUPERVISOR_SLACK_MS)) === 'timeout') {
           killGroup(supervisorPid, 'SIGKILL');
           await within(exited, SUPERVISOR_SLACK_MS);
