@@ -51,7 +51,7 @@ export function spawnTracked(command: string, args: string[], options: SpawnOpti
   return { child, closed, output: () => output };
 }
 
-/** The same for a process started elsewhere (the dev server) that leads its own process group; forget() when it has stopped. */
+/** The same for a process group started elsewhere (the dev server's), given its leader; forget() when it has stopped. */
 export function trackGroup(pid: number): { forget(): void } {
   groups.add(pid);
   return { forget: () => groups.delete(pid) };

@@ -68,7 +68,8 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Env
     readyTimeoutMs: config.devServer.readyTimeoutMs,
     log,
   });
-  const serverGroup = trackGroup(server.pid);
+  // The server's supervisor leads the group that holds both.
+  const serverGroup = trackGroup(server.supervisorPid);
   const stopServer = onceOnly(async () => {
     await server.stop();
     serverGroup.forget();

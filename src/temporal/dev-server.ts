@@ -1,10 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import type { Logger } from 'pino';
+import { processRunning, spawnSupervised, waitUntilStopped } from './supervised-process.js';
 
 export interface DevServerOptions {
   cliPath: string;
@@ -20,34 +21,20 @@ export interface DevServerOptions {
 export interface DevServer {
   address: string;
   uiUrl: string | undefined;
+  /** The server process. */
   pid: number;
+  /** Its supervisor, which stops it when this process dies; also the id of the process group holding both. */
+  supervisorPid: number;
   /** Stops the server (SIGTERM, then SIGKILL after a grace period) and forgets its pid file. */
   stop(): Promise<void>;
 }
 
+/** Holds the server's pid (not its supervisor's), to find a server left behind by an earlier run. */
 const PID_FILE = 'temporal-dev-server.pid';
 /** Holds the pid of the service that started the server, to tell a leftover from a server in use. */
 const OWNER_FILE = 'temporal-dev-server.owner';
 const DB_FILE = 'temporal.db';
 const STOP_GRACE_MS = 10_000;
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (!isAlive(pid)) return true;
-    await delay(50);
-  }
-  return !isAlive(pid);
-}
 
 async function processCommandLine(pid: number): Promise<string> {
   try {
@@ -67,15 +54,16 @@ async function readPid(file: string): Promise<number | undefined> {
 }
 
 /**
- * A dev server whose service was SIGKILLed keeps running and keeps the database file and port.
- * It is replaced rather than reused, so this process always owns (and later stops) its server.
+ * A server whose supervisor was killed along with its service keeps running and keeps the database
+ * file and port; so, for a moment, does one whose supervisor is still stopping it after the service
+ * died. It is replaced rather than reused, so this process always owns (and later stops) its server.
  * A server whose service is still alive is not a leftover: that is a second service on the same
  * DATA_DIR, which is refused instead of pulling the database from under the first.
  */
 async function replaceLeftoverServer(dataDir: string, log: Logger): Promise<void> {
   const pidFile = path.join(dataDir, PID_FILE);
   const pid = await readPid(pidFile);
-  const commandLine = pid !== undefined && isAlive(pid) ? await processCommandLine(pid) : '';
+  const commandLine = pid !== undefined && processRunning(pid) ? await processCommandLine(pid) : '';
   if (pid !== undefined && commandLine.includes('start-dev')) {
     const owner = await liveOwner(dataDir);
     if (owner !== undefined) {
@@ -86,9 +74,9 @@ async function replaceLeftoverServer(dataDir: string, log: Logger): Promise<void
     }
     log.warn({ serverPid: pid }, 'replacing a Temporal dev server left behind by an earlier run');
     process.kill(pid, 'SIGTERM');
-    if (!(await waitForExit(pid, STOP_GRACE_MS))) {
+    if (!(await waitUntilStopped(pid, STOP_GRACE_MS))) {
       process.kill(pid, 'SIGKILL');
-      await waitForExit(pid, STOP_GRACE_MS);
+      await waitUntilStopped(pid, STOP_GRACE_MS);
     }
   }
   await fs.rm(pidFile, { force: true });
@@ -98,13 +86,13 @@ async function replaceLeftoverServer(dataDir: string, log: Logger): Promise<void
 /** The pid of another, still running service that started the dev server recorded under dataDir. */
 async function liveOwner(dataDir: string): Promise<number | undefined> {
   const owner = await readPid(path.join(dataDir, OWNER_FILE));
-  return owner !== undefined && owner !== process.pid && isAlive(owner) ? owner : undefined;
+  return owner !== undefined && owner !== process.pid && processRunning(owner) ? owner : undefined;
 }
 
 /** True when a service that is still running started the dev server recorded under dataDir. */
 export async function devServerInUse(dataDir: string): Promise<boolean> {
   const pid = await readPid(path.join(dataDir, PID_FILE));
-  return pid !== undefined && isAlive(pid) && (await liveOwner(dataDir)) !== undefined;
+  return pid !== undefined && processRunning(pid) && (await liveOwner(dataDir)) !== undefined;
 }
 
 /** True when something accepts TCP connections on 127.0.0.1:port. */
@@ -184,33 +172,30 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   const address = `127.0.0.1:${port}`;
   log.info({ address, dataDir, cli: cliPath }, 'starting embedded Temporal dev server');
   const started = Date.now();
-  // Its own process group: a Ctrl-C in the terminal reaches only the service, which then stops the
-  // server last, after the worker has shut down against a live server.
-  const child = spawn(cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  // Under a supervisor, in a process group of its own: a Ctrl-C in the terminal reaches only the
+  // service, which stops the server last, after the worker has shut down against a live server; and
+  // the supervisor stops the server when this process dies without stopping it.
+  let server;
+  try {
+    server = await spawnSupervised(cliPath, args, { graceMs: STOP_GRACE_MS });
+  } catch (error) {
+    throw new Error(`Could not run ${cliPath} under its supervisor: ${(error as Error).message}`, { cause: error });
+  }
+  const child = server.supervisor;
   let output = '';
   const keep = (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-4000);
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
-  const spawned = await new Promise<boolean>((resolve) => {
-    child.once('spawn', () => resolve(true));
-    child.once('error', (error) => {
-      output += error.message;
-      resolve(false);
-    });
-  });
-  if (!spawned || child.pid === undefined) throw new Error(`Could not run ${cliPath}: ${output}`);
-  const pid = child.pid;
+  const { pid, supervisorPid } = server;
   await fs.writeFile(pidFile, `${pid}\n`);
   await fs.writeFile(ownerFile, `${process.pid}\n`);
 
+  let stopping = false;
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      if (!(await waitForExit(pid, STOP_GRACE_MS))) child.kill('SIGKILL');
-      await waitForExit(pid, STOP_GRACE_MS);
-    }
+    stopping = true;
+    await server.stop();
     await fs.rm(pidFile, { force: true });
     await fs.rm(ownerFile, { force: true });
   };
@@ -222,9 +207,10 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     throw error;
   }
   const uiUrl = uiPort === 0 ? undefined : `http://127.0.0.1:${uiPort}`;
-  log.info({ address, uiUrl, serverPid: pid, startupMs: Date.now() - started }, 'embedded Temporal dev server is ready');
+  log.info({ address, uiUrl, serverPid: pid, supervisorPid, startupMs: Date.now() - started }, 'embedded Temporal dev server is ready');
+  // The supervisor exits with the server's status (128 + N when signal N ended it).
   child.once('exit', (code, signal) => {
-    if (code !== 0 && signal !== 'SIGTERM') log.error({ code, signal, output: output.slice(-1000) }, 'Temporal dev server exited');
+    if (!stopping) log.error({ code, signal, output: output.slice(-1000) }, 'Temporal dev server exited');
   });
-  return { address, uiUrl, pid, stop };
+  return { address, uiUrl, pid, supervisorPid, stop };
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { http, processGone, startService, tempDataDir, waitUntilGone, type RunningService } from '../helpers/process.js';
+import { http, processGone, processGroupMembers, startService, tempDataDir, waitUntilGone, type RunningService } from '../helpers/process.js';
 import { uniqueResource } from '../helpers/service.js';
 
 // Long enough to outlive two service start-ups on a slow machine: only a release may end these permits.
@@ -55,16 +55,22 @@ test('permits survive a full restart of the service, and one acquired before it 
   assert.equal((await second.waitForExit(SHUTDOWN_TIMEOUT_MS + 30_000)).code, 0);
 });
 
-test('a dev server left behind by a killed service is replaced on the next start, and its permits stay valid', { timeout: 600_000 }, async (t) => {
+test('a dev server left behind by a service killed together with its supervisor is replaced on the next start, and its permits stay valid', { timeout: 600_000 }, async (t) => {
   const dataDir = await tempDataDir(t);
   const first = await startService(t, { dataDir });
   const resource = uniqueResource('leftover');
   const permit = await acquire(first, resource);
 
-  // Only the service dies; its dev server lives on, orphaned, holding the port and the database.
+  // A killed service alone no longer leaves its server behind (signals.test.ts): the supervisor stops
+  // it. Killing everything but the server (the supervisor and its pipe watcher, then the service)
+  // does: the server lives on, orphaned, holding the port and the database.
+  assert.ok(first.supervisorPid !== undefined, 'the service logs its dev server supervisor');
+  for (const pid of processGroupMembers(first.supervisorPid)) {
+    if (pid !== first.serverPid) process.kill(pid, 'SIGKILL');
+  }
   process.kill(first.pid, 'SIGKILL');
   await first.waitForExit(10_000);
-  assert.equal(processGone(first.serverPid), false, 'precondition: the dev server should outlive a SIGKILLed service');
+  assert.equal(processGone(first.serverPid), false, 'precondition: the dev server should outlive its supervisor and service');
 
   const second = await startService(t, { dataDir, devPort: first.devPort });
   assert.notEqual(second.serverPid, first.serverPid);

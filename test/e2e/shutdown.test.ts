@@ -1,21 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
-import { freePort, http, processGone, spawnService, startService, tempDataDir, type HttpResponse } from '../helpers/process.js';
+import { SHUTDOWN_PHASES, freePort, http, processGone, spawnService, startService, tempDataDir, type HttpResponse } from '../helpers/process.js';
 import { uniqueResource } from '../helpers/service.js';
 
 const SHUTDOWN_TIMEOUT_MS = 15_000;
-
-/** The phases of LockService.stop(), in the order they must run: requests first, the embedded server last. */
-const PHASES = [
-  'stop waiting acquires',
-  'close HTTP server (in-flight requests finish)',
-  'shut down Temporal worker',
-  'close worker connection',
-  'close slot-watch connection',
-  'close Temporal client connection',
-  'stop embedded Temporal dev server',
-];
 
 test('SIGTERM answers a waiting acquire with 503 shutting_down, finishes a request in flight and exits promptly', { timeout: 300_000 }, async (t) => {
   const dataDir = await tempDataDir(t);
@@ -65,7 +54,7 @@ test('SIGTERM answers a waiting acquire with 503 shutting_down, finishes a reque
   // A phase that hits its timeout logs "timed out" instead of "done", so this also says none stalled.
   assert.deepEqual(
     service.logs.filter((line) => typeof line.phase === 'string').map((line) => `${line.msg}: ${String(line.phase)}`),
-    PHASES.map((phase) => `shutdown phase done: ${phase}`),
+    SHUTDOWN_PHASES.map((phase) => `shutdown phase done: ${phase}`),
   );
   assert.equal(service.logs.at(-1)?.msg, 'stopped', `last lines: ${JSON.stringify(service.logs.slice(-3))}`);
   assert.ok(exitMs < SHUTDOWN_TIMEOUT_MS, `shutdown took ${Math.round(exitMs)} ms`);

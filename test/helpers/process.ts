@@ -11,6 +11,17 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+/** The phases of LockService.stop(), in the order they must run: requests first, the embedded server last. */
+export const SHUTDOWN_PHASES = [
+  'stop waiting acquires',
+  'close HTTP server (in-flight requests finish)',
+  'shut down Temporal worker',
+  'close worker connection',
+  'close slot-watch connection',
+  'close Temporal client connection',
+  'stop embedded Temporal dev server',
+];
+
 /** Long enough for tsx, the workflow bundle and a dev server start on a busy 2-core machine. */
 const START_TIMEOUT_MS = 180_000;
 
@@ -26,10 +37,13 @@ export interface Exit {
   signal: NodeJS.Signals | null;
 }
 
+/** How the service is run: `node --import tsx src/main.ts`, or `npm start` (npm → sh → tsx → node) as a user runs it. */
+export type Launcher = 'node' | 'npm';
+
 export interface ServiceProcess {
   child: ChildProcess;
-  /** The service process (also the leader of its own process group). */
-  pid: number;
+  /** The spawned process, leader of its own process group: the service itself, or npm with the npm launcher. */
+  groupId: number;
   dataDir: string;
   /** Every stdout line so far; pino lines parsed, anything else as { raw }. */
   logs: LogLine[];
@@ -41,8 +55,12 @@ export interface ServiceProcess {
 
 export interface RunningService extends ServiceProcess {
   url: string;
+  /** The service process, from its own log lines (with the node launcher, the group leader). */
+  pid: number;
   /** The embedded dev server's pid, from the "is ready" log line. */
   serverPid: number;
+  /** The dev server's supervisor (leader of the server's process group), when the service runs one. */
+  supervisorPid: number | undefined;
   devPort: number;
 }
 
@@ -104,6 +122,23 @@ export function processGone(pid: number): boolean {
   }
 }
 
+/** The pids in a process group, read from /proc (Linux). */
+export function processGroupMembers(groupId: number): number[] {
+  const members: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Fields after the command name: state, ppid, pgrp, …
+      const [, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(pgrp) === groupId) members.push(Number(entry));
+    } catch {
+      // exited while we looked
+    }
+  }
+  return members;
+}
+
 export async function waitUntilGone(pid: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (!processGone(pid)) {
@@ -121,12 +156,16 @@ function commandLine(pid: number): string {
   }
 }
 
-/** Kills a dev server only if that pid still is a dev server on this data directory (pids get reused). */
-function killDevServer(pid: number, dataDir: string): void {
+/**
+ * Kills a dev server (target: its pid) or its supervisor's whole process group (target: minus the
+ * supervisor's pid), only if that pid still runs the dev server on this data directory: pids get reused.
+ * The supervisor's command line carries the server's, so the same check fits both.
+ */
+function killDevServer(pid: number, dataDir: string, target = pid): void {
   const cmd = commandLine(pid);
   if (cmd.includes('start-dev') && cmd.includes(dataDir)) {
     try {
-      process.kill(pid, 'SIGKILL');
+      process.kill(target, 'SIGKILL');
     } catch {
       // already gone
     }
@@ -153,17 +192,24 @@ function tail(text: string, chars = 3000): string {
 }
 
 /**
- * Runs the real entry point as `npm start` does. `npm start` is `tsx src/main.ts`; running
- * `node --import tsx src/main.ts` is the same program without the extra tsx launcher process,
- * so the pid we signal is the service itself. Detached: the child leads its own process group,
- * which also holds the embedded dev server, so cleanup can kill both.
+ * Runs the real entry point. `npm start` is `tsx src/main.ts`; the node launcher runs
+ * `node --import tsx src/main.ts`, the same program without the npm and tsx launcher processes,
+ * so the pid we signal is the service itself. The npm launcher runs `npm start` itself, for what
+ * the launchers do with signals. Detached: the child leads its own process group, so a test can
+ * signal the group as a terminal or a process manager does, and cleanup can kill it.
  */
-export function spawnService(t: TestContext, dataDir: string, env: Record<string, string>): ServiceProcess {
+export function spawnService(
+  t: TestContext,
+  dataDir: string,
+  env: Record<string, string>,
+  launcher: Launcher = 'node',
+): ServiceProcess {
   const childEnv: NodeJS.ProcessEnv = { ...process.env };
   for (const name of Object.keys(childEnv)) {
     if (name.startsWith('TEMPORAL_') || name.startsWith('NODE_TEST')) delete childEnv[name];
   }
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const [command, args] = launcher === 'npm' ? ['npm', ['start']] : [process.execPath, ['--import', 'tsx', 'src/main.ts']];
+  const child = spawn(command, args, {
     cwd: REPO_ROOT,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -178,7 +224,7 @@ export function spawnService(t: TestContext, dataDir: string, env: Record<string
     },
   });
   if (child.pid === undefined) throw new Error('could not spawn the service');
-  const pid = child.pid;
+  const groupId = child.pid;
 
   const logs: LogLine[] = [];
   const lines = new EventEmitter();
@@ -216,19 +262,19 @@ export function spawnService(t: TestContext, dataDir: string, env: Record<string
   });
 
   const describe = () =>
-    `service pid ${pid} ${exit ? `exited ${JSON.stringify(exit)}` : 'running'}\n` +
+    `service (${launcher} launcher, group ${groupId}) ${exit ? `exited ${JSON.stringify(exit)}` : 'running'}\n` +
     `stdout:\n${tail(logs.map((line) => JSON.stringify(line)).join('\n'))}\nstderr:\n${tail(stderr)}`;
 
   onCleanup(t, async () => {
-    if (!exit) {
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        // group already gone
-      }
+    try {
+      // Also after the leader exited: a launcher can exit before the service it started.
+      process.kill(-groupId, 'SIGKILL');
+    } catch {
+      // group already gone
     }
-    const fromLog = logs.find((line) => typeof line.serverPid === 'number')?.serverPid as number | undefined;
-    if (fromLog) killDevServer(fromLog, dataDir);
+    const ready = logs.find((line) => typeof line.serverPid === 'number');
+    if (typeof ready?.supervisorPid === 'number') killDevServer(ready.supervisorPid, dataDir, -ready.supervisorPid);
+    if (typeof ready?.serverPid === 'number') killDevServer(ready.serverPid, dataDir);
     let fromFile = 0;
     try {
       fromFile = Number(fs.readFileSync(path.join(dataDir, 'temporal-dev-server.pid'), 'utf8').trim());
@@ -266,24 +312,32 @@ export function spawnService(t: TestContext, dataDir: string, env: Record<string
     return outcome;
   };
 
-  return { child, pid, dataDir, logs, stderr: () => stderr, exited, waitForLog, waitForExit };
+  return { child, groupId, dataDir, logs, stderr: () => stderr, exited, waitForLog, waitForExit };
 }
 
 /** Spawns the service with its own embedded dev server and waits until it listens. */
 export async function startService(
   t: TestContext,
-  options: { dataDir: string; devPort?: number; env?: Record<string, string> },
+  options: { dataDir: string; devPort?: number; env?: Record<string, string>; launcher?: Launcher },
 ): Promise<RunningService> {
   const devPort = options.devPort ?? (await freePort());
   const port = await freePort();
-  const proc = spawnService(t, options.dataDir, {
-    PORT: String(port),
-    TEMPORAL_DEV_PORT: String(devPort),
-    ...options.env,
-  });
+  const proc = spawnService(
+    t,
+    options.dataDir,
+    { PORT: String(port), TEMPORAL_DEV_PORT: String(devPort), ...options.env },
+    options.launcher,
+  );
   const ready = await proc.waitForLog('"embedded Temporal dev server is ready"', (line) => line.msg === 'embedded Temporal dev server is ready');
   const listening = await proc.waitForLog('"lock service listening"', (line) => line.msg === 'lock service listening');
-  return { ...proc, url: String(listening.url), serverPid: Number(ready.serverPid), devPort };
+  return {
+    ...proc,
+    url: String(listening.url),
+    pid: Number(listening.pid),
+    serverPid: Number(ready.serverPid),
+    supervisorPid: typeof ready.supervisorPid === 'number' ? ready.supervisorPid : undefined,
+    devPort,
+  };
 }
 
 export interface HttpResponse {
