@@ -92,7 +92,11 @@ export const permitRoutes: FastifyPluginAsyncZod<PermitRoutesOptions> = async (a
         200: HeldPermitSchema,
         400: ErrorSchema,
         404: ErrorSchema,
-        409: ErrorSchema.describe('max_hold_exceeded: the renewal would pass the maximum hold time'),
+        409: ErrorSchema.describe(
+          'max_hold_exceeded: the renewal would pass the maximum hold time; renewal_limit: the permit has been renewed as often as ' +
+            'one permit may be (MAX_RENEWALS), or its Temporal history is near its limit. Either way it stays held until its ' +
+            'current lease ends; acquire a new permit to go on',
+        ),
         410: ErrorSchema,
         503: ErrorSchema,
       },

@@ -9,7 +9,14 @@ import {
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import { permitWorkflowId, shuffledSlots } from '../permit-id.js';
-import { permitMemo, releaseSignal, type PermitOutcome, type PermitWorkflowInput } from '../messages.js';
+import {
+  DEFAULT_MAX_RENEWALS,
+  PERMIT_HISTORY_BUDGET,
+  permitMemo,
+  releaseSignal,
+  type PermitOutcome,
+  type PermitWorkflowInput,
+} from '../messages.js';
 import type { permitWorkflow } from './permit.js';
 
 export interface SemaphoreOptions {
@@ -68,7 +75,16 @@ export class Semaphore {
     const { capacity, leaseMs, maxHoldMs, holder } = this.options;
     for (const slot of shuffledSlots(capacity)) {
       const workflowId = permitWorkflowId(this.resource, slot);
-      const input: PermitWorkflowInput = { resource: this.resource, slot, capacity, leaseMs, maxHoldMs, holder };
+      const input: PermitWorkflowInput = {
+        resource: this.resource,
+        slot,
+        capacity,
+        leaseMs,
+        maxHoldMs,
+        maxRenewals: DEFAULT_MAX_RENEWALS,
+        historyBudget: PERMIT_HISTORY_BUDGET,
+        holder,
+      };
       try {
         const handle = await startChild<typeof permitWorkflow>('permitWorkflow', {
           workflowId,
