@@ -1,4 +1,4 @@
-import { LockServiceError, PermitLostError } from './errors.js';
+import { LockServiceError, PermitLostError, type PermitLostReason } from './errors.js';
 import type { LockClient } from './lock-client.js';
 import type { HeldPermit, Permit } from './types.js';
 
@@ -88,7 +88,7 @@ export class PermitKeeper {
     if (this.stopping.signal.aborted || this.lost.aborted) return;
     const delayMs = Math.max(0, this.heldUntilMs - this.safetyMarginMs - Date.now());
     this.lostTimer = setTimeout(() => {
-      const reason = this.refusal ? 'max_hold' : 'unconfirmed';
+      const reason = this.refusal ? refusalReason(this.refusal) : 'unconfirmed';
       const detail = this.refusal
         ? `the service refuses renewals (${this.refusal.message}) and the lease is running out`
         : `no renewal succeeded before the lease would run out`;
@@ -133,7 +133,7 @@ export class PermitKeeper {
           return;
         }
         if (error instanceof LockServiceError && !error.retryable) {
-          // max_hold_exceeded, or a lease the service will not grant: asking again cannot help.
+          // max_hold_exceeded, renewal_limit, or a lease the service will not grant: asking again cannot help.
           this.refusal = error;
           this.options.onEvent?.({ type: 'renewal_refused', error });
           this.armLostTimer();
@@ -145,6 +145,11 @@ export class PermitKeeper {
       }
     }
   }
+}
+
+/** Why a permit whose renewals the service refuses is lost once its lease runs out. */
+function refusalReason(refusal: LockServiceError): PermitLostReason {
+  return refusal.code === 'renewal_limit' ? 'renewal_limit' : 'max_hold';
 }
 
 function pause(ms: number, signal: AbortSignal): Promise<void> {

@@ -71,7 +71,7 @@ export async function permitWorkflow(input: PermitWorkflowInput): Promise<Permit
         const leaseEnd = new Date(expiresAtMs).toISOString();
         if (renewals >= input.maxRenewals) {
           throw ApplicationFailure.nonRetryable(
-            `this permit has been renewed ${renewals} times, the most one permit allows (MAX_RENEWALS ${input.maxRenewals}); ` +
+            `this permit has been renewed ${renewals} time${renewals === 1 ? '' : 's'}, the most one permit allows (MAX_RENEWALS ${input.maxRenewals}); ` +
               `it stays held until its lease ends at ${leaseEnd}; acquire a new permit to go on`,
             RENEWAL_LIMIT,
           );
