@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { LockClient, PermitKeeper } from '../../src/client/index.js';
 import { permitStartOptions } from '../../src/permits/permit-start.js';
 import { PERMIT_WORKFLOW_TYPE, RENEWAL_LIMIT, renewUpdate } from '../../src/temporal/messages.js';
-import { metric } from '../helpers/metrics.js';
+import { metric, until } from '../helpers/metrics.js';
 import { startTestService, uniqueResource } from '../helpers/service.js';
 
 // Temporal ends a run whose history reaches 51,200 events, and every renewal adds to the permit
@@ -108,4 +109,31 @@ test('a permit whose history reaches its budget refuses renewals with renewal_li
   assert.equal(status.name, 'RUNNING', 'the permit is still held');
   // The validator sees the history as of its workflow task, give or take that task's own events.
   assert.ok(Math.abs(historyLength - historyBudget) <= 8, `history of ${historyLength} events at the refusal (budget ${historyBudget})`);
+});
+
+test('renewed by PermitKeeper every third of its lease, a permit\'s history grows by about 7 events a renewal, not 8', async (t) => {
+  const service = await startTestService(t, {}, { listen: true });
+  const client = new LockClient({ url: service.url! });
+  const permit = await client.acquire(uniqueResource('renewal-cost-keeper'), { leaseMs: 3_000 });
+  const handle = service.client.workflow.getHandle(permit.workflowId, permit.runId);
+  const lengths: number[] = [];
+  let measuring = Promise.resolve();
+  const keeper = new PermitKeeper(client, permit, {
+    onEvent: (event) => {
+      if (event.type !== 'renewed') return;
+      measuring = measuring.then(async () => {
+        lengths.push((await handle.describe()).historyLength);
+      });
+    },
+  });
+  keeper.start();
+  t.after(() => keeper.stop());
+  await until(async () => lengths.length >= 9, '9 renewals by the keeper', 30_000);
+  await keeper.stop();
+  assert.equal(keeper.lost.aborted, false);
+  // From the first renewal on: by then the run's first workflow task (which arms the timer) is done.
+  const perRenewal = (lengths[8]! - lengths[0]!) / 8;
+  t.diagnostic(`${perRenewal} history events per renewal`);
+  assert.ok(perRenewal <= 7.25, `${perRenewal} history events per renewal (8 when every renewal restarts the lease timer)`);
+  await client.release(permit.runId);
 });
