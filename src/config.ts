@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { ResourceNameSchema } from './permits/resource-name.js';
+import { DEFAULT_MAX_RENEWALS } from './temporal/messages.js';
 
 /** Pinned Temporal CLI release; the pip package and the go module use the same version number. */
 export const TEMPORAL_CLI_VERSION = '1.5.1';
@@ -64,6 +65,8 @@ export const EnvSchema = z
     DEFAULT_LEASE_MS: int(1_000, 86_400_000).default(30_000),
     MAX_LEASE_MS: int(1_000, 86_400_000).default(3_600_000),
     MAX_HOLD_MS: int(1_000, 30 * 86_400_000).default(86_400_000),
+    // More renewals would bring a permit's history near Temporal's limit of 51,200 events per run.
+    MAX_RENEWALS: int(0, DEFAULT_MAX_RENEWALS).default(DEFAULT_MAX_RENEWALS),
     MAX_CAPACITY: int(1, 10_000).default(10_000),
     MAX_WAIT_MS: int(0, 3_600_000).default(300_000),
     RESOURCE_CAPACITIES: resourceCapacitiesSchema,
@@ -118,6 +121,8 @@ export interface Config {
     defaultLeaseMs: number;
     maxLeaseMs: number;
     maxHoldMs: number;
+    /** Renewals one permit accepts; past them renew answers 409 renewal_limit. */
+    maxRenewals: number;
     maxCapacity: number;
     maxWaitMs: number;
     visibilityLookupWaitMs: number;
@@ -182,6 +187,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       defaultLeaseMs: env.DEFAULT_LEASE_MS,
       maxLeaseMs: env.MAX_LEASE_MS,
       maxHoldMs: env.MAX_HOLD_MS,
+      maxRenewals: env.MAX_RENEWALS,
       maxCapacity: env.MAX_CAPACITY,
       maxWaitMs: env.MAX_WAIT_MS,
       visibilityLookupWaitMs: env.VISIBILITY_LOOKUP_WAIT_MS,

@@ -52,7 +52,7 @@ export class Metrics {
 
   readonly permitOperations = new Counter({
     name: 'lock_permit_operations_total',
-    help: 'Release, renew and status calls by outcome (ok, ended, not_found, error)',
+    help: 'Release, renew and status calls by outcome (ok, ended, not_found, refused, error)',
     labelNames: ['operation', 'outcome'] as const,
     registers: [this.registry],
   });

@@ -2,7 +2,7 @@
 // made directly with the SDK, without HTTP, against the same server and task queue.
 import type { Client } from '@temporalio/client';
 import { permitStartOptions } from '../../src/permits/permit-start.js';
-import { PERMIT_WORKFLOW_TYPE } from '../../src/temporal/messages.js';
+import { DEFAULT_MAX_RENEWALS, PERMIT_WORKFLOW_TYPE } from '../../src/temporal/messages.js';
 import type { AcquireRequest, HeldLock, LockClient, LockSystem } from '../lock-client.js';
 
 export interface RawTemporalOptions {
@@ -20,7 +20,9 @@ export function rawTemporalClient({ client, taskQueue, maxHoldMs, rpcTimeoutMs }
   return {
     async acquire({ resource, capacity, leaseMs, waitMs }: AcquireRequest): Promise<HeldLock> {
       if (capacity !== 1 || waitMs !== 0) throw new Error('the raw baseline is one try on slot 0 of a mutex');
-      const options = permitStartOptions({ resource, slot: 0, capacity, leaseMs, maxHoldMs, holder: null, taskQueue });
+      // The benchmark never renews, so the renewal limit only has to be a valid one: the service's default.
+      const maxRenewals = DEFAULT_MAX_RENEWALS;
+      const options = permitStartOptions({ resource, slot: 0, capacity, leaseMs, maxHoldMs, maxRenewals, holder: null, taskQueue });
       const sentAtMs = Date.now();
       const handle = await rpc(() => client.workflow.start(PERMIT_WORKFLOW_TYPE, options));
       const runId = handle.firstExecutionRunId;

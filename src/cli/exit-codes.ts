@@ -50,6 +50,7 @@ export function exitCodeForError(error: unknown): number {
       case 'permit_ended':
       case 'permit_not_found':
       case 'max_hold_exceeded':
+      case 'renewal_limit':
         return EXIT.lost;
       case 'invalid_request':
       case 'capacity_conflict':

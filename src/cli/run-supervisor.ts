@@ -138,7 +138,7 @@ export async function runUnderPermit(plan: RunPlan): Promise<number> {
     if (released.outcome === 'failed') {
       io.say(
         `could not release permit ${permit.runId} (${describeError(released.error)}); ` +
-          `its slot stays taken until the lease runs out, by ${new Date(keeper.heldUntil).toISOString()} at the latest`,
+          `its slot stays taken until the lease runs out, at about ${new Date(keeper.heldUntil).toISOString()}`,
       );
     } else if (plan.verbose) {
       io.say(released.outcome === 'released' ? 'released' : `the permit had already ended (${describeError(released.error)})`);

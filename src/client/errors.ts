@@ -40,9 +40,11 @@ export class LockServiceUnreachableError extends Error {
  * Why a permit kept by withPermit or `permit run` is no longer safe to act under:
  * - `ended`: the service says it has ended (released by someone else, or expired) or does not know it;
  * - `unconfirmed`: no renewal succeeded before the lease would run out;
- * - `max_hold`: the service refuses further renewals (maximum hold time) and the lease is running out.
+ * - `max_hold`: the service refuses further renewals (maximum hold time) and the lease is running out;
+ * - `renewal_limit`: the service refuses further renewals (the permit was renewed as often as one
+ *   permit may be) and the lease is running out.
  */
-export type PermitLostReason = 'ended' | 'unconfirmed' | 'max_hold';
+export type PermitLostReason = 'ended' | 'unconfirmed' | 'max_hold' | 'renewal_limit';
 
 /** The reason of the AbortSignal that fires when a kept permit is lost. */
 export class PermitLostError extends Error {

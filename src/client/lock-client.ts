@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { ErrorSchema, HeldPermitSchema, PermitSchema, ResourceViewSchema } from '../http/schemas.js';
+import { AcquiredPermitSchema, ErrorSchema, HeldPermitSchema, ResourceViewSchema } from '../http/schemas.js';
 import { LockServiceError, LockServiceUnreachableError } from './errors.js';
 import type { HeldPermit, Permit, ResourceView } from './types.js';
 import { withPermit, type PermitWork, type WithPermitOptions } from './with-permit.js';
@@ -95,12 +95,17 @@ function describeNetworkFailure(error: unknown): string {
   return cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error));
 }
 
+/** A service from before `waitedMs` does not send it; its lease is then counted from the request's sending, early but safe. */
+const AcquireAnswerSchema = AcquiredPermitSchema.partial({ waitedMs: true });
+
 /** A typed client of the lock service's HTTP API. Every method throws LockServiceError or LockServiceUnreachableError. */
 export class LockClient {
   readonly url: string;
   private readonly apiKey: string | undefined;
   private readonly fetch: typeof fetch;
   private readonly timeoutMs: number;
+  /** For each permit this client returned from acquire or renew, the local time its lease counts from. */
+  private readonly leaseStarts = new WeakMap<Permit, number>();
 
   constructor(options: LockClientOptions) {
     let parsed: URL;
@@ -161,12 +166,15 @@ export class LockClient {
       ...(options.holder !== undefined && { holder: options.holder }),
       waitMs,
     };
+    const sentAtMs = Date.now();
     const answer = await this.request('POST', `/resources/${encodeURIComponent(resource)}/acquire`, {
       body,
       signal: options.signal,
       timeoutMs: (options.timeoutMs ?? this.timeoutMs) + waitMs,
     });
-    const permit = this.expect(answer, 201, PermitSchema);
+    const { waitedMs = 0, ...permit } = this.expect(answer, 201, AcquireAnswerSchema);
+    // The service began the lease after it had the request for waitedMs: never later than its answer says.
+    this.leaseStarts.set(permit, sentAtMs + waitedMs);
     if (options.signal?.aborted) {
       // Granted as the caller gave up: nobody would hold it, so it must not wait for its lease to end.
       await this.release(permit.runId).catch(() => undefined);
@@ -184,8 +192,23 @@ export class LockClient {
   /** Extends the lease to now + leaseMs; throws `permit_ended` (410) if it has already ended. */
   async renew(runId: string, options: RenewOptions = {}): Promise<HeldPermit> {
     const body = options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs };
+    const sentAtMs = Date.now();
     const answer = await this.request('POST', `/permits/${encodeURIComponent(runId)}/renew`, { ...options, body });
-    return this.expect(answer, 200, HeldPermitSchema);
+    const permit = this.expect(answer, 200, HeldPermitSchema);
+    // The service extends the lease from a moment after it received the request.
+    this.leaseStarts.set(permit, sentAtMs);
+    return permit;
+  }
+
+  /**
+   * The local time (ms since epoch) from which this client counts the current lease of a permit it
+   * returned from acquire or renew: when it sent that request, plus, for an acquire, the time the
+   * service says it had the request before the lease began. The service's lease began no earlier, so
+   * `leaseCountedFrom(permit) + permit.leaseMs` is never later than the lease's real end, however
+   * slowly the answer came back. Undefined for a permit object this client did not return.
+   */
+  leaseCountedFrom(permit: Permit): number | undefined {
+    return this.leaseStarts.get(permit);
   }
 
   /** The fencing check: the permit if it is held right now, else throws `permit_ended` (410) or `permit_not_found` (404). */

@@ -1,4 +1,4 @@
-import { LockServiceError, PermitLostError } from './errors.js';
+import { LockServiceError, PermitLostError, type PermitLostReason } from './errors.js';
 import type { LockClient } from './lock-client.js';
 import type { HeldPermit, Permit } from './types.js';
 
@@ -10,8 +10,10 @@ export interface PermitKeeperOptions {
   /** How long before the lease would end, without a renewal, the permit counts as lost; default max(200 ms, lease/10). */
   safetyMarginMs?: number | undefined;
   /**
-   * Local time (ms since epoch) by which the current lease surely has not ended yet. Default: now +
-   * the permit's leaseMs, right for a permit whose answer has just arrived.
+   * Local time (ms since epoch) by which the current lease surely has not ended yet. Default: for a
+   * permit this keeper's client returned from acquire or renew, when that request was sent (see
+   * LockClient.leaseCountedFrom) + the permit's leaseMs; for any other permit, now + its leaseMs,
+   * which is later than the service counts by the time its answer took to arrive: pass this then.
    */
   heldUntilMs?: number | undefined;
   /** Told about each renewal and each failed attempt, for logs. */
@@ -31,7 +33,9 @@ const MAX_RETRY_MS = 2_000;
  * Keeps a permit alive: renews it every `renewEveryMs`, retries failed renewals with back-off, and
  * aborts `lost` when the service says the permit has ended or when no renewal has succeeded by the
  * time the lease would end (minus a safety margin). Expiry is tracked on the local clock from the
- * moment each renewal was *sent*, so it can only be earlier than the service's, never later.
+ * moment each request was *sent* (the first lease from the acquire's, plus the time the service says
+ * it waited before the lease began; each later one from its renewal's), never from when its answer
+ * arrived: the service began each lease no earlier, so the local expiry is never later than its own.
  */
 export class PermitKeeper {
   private readonly controller = new AbortController();
@@ -62,7 +66,7 @@ export class PermitKeeper {
         `renewEveryMs: ${this.renewEveryMs} must be more than 0 and less than the lease (${shortestLeaseMs} ms) minus the safety margin (${this.safetyMarginMs} ms)`,
       );
     }
-    this.heldUntilMs = options.heldUntilMs ?? Date.now() + permit.leaseMs;
+    this.heldUntilMs = options.heldUntilMs ?? (client.leaseCountedFrom(permit) ?? Date.now()) + permit.leaseMs;
   }
 
   /** Starts renewing in the background; call stop() when done. */
@@ -88,7 +92,7 @@ export class PermitKeeper {
     if (this.stopping.signal.aborted || this.lost.aborted) return;
     const delayMs = Math.max(0, this.heldUntilMs - this.safetyMarginMs - Date.now());
     this.lostTimer = setTimeout(() => {
-      const reason = this.refusal ? 'max_hold' : 'unconfirmed';
+      const reason = this.refusal ? refusalReason(this.refusal) : 'unconfirmed';
       const detail = this.refusal
         ? `the service refuses renewals (${this.refusal.message}) and the lease is running out`
         : `no renewal succeeded before the lease would run out`;
@@ -133,7 +137,7 @@ export class PermitKeeper {
           return;
         }
         if (error instanceof LockServiceError && !error.retryable) {
-          // max_hold_exceeded, or a lease the service will not grant: asking again cannot help.
+          // max_hold_exceeded, renewal_limit, or a lease the service will not grant: asking again cannot help.
           this.refusal = error;
           this.options.onEvent?.({ type: 'renewal_refused', error });
           this.armLostTimer();
@@ -145,6 +149,11 @@ export class PermitKeeper {
       }
     }
   }
+}
+
+/** Why a permit whose renewals the service refuses is lost once its lease runs out. */
+function refusalReason(refusal: LockServiceError): PermitLostReason {
+  return refusal.code === 'renewal_limit' ? 'renewal_limit' : 'max_hold';
 }
 
 function pause(ms: number, signal: AbortSignal): Promise<void> {

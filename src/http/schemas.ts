@@ -43,6 +43,18 @@ export const PermitSchema = z.object({
 
 export const HeldPermitSchema = PermitSchema.extend({ state: z.literal('held') });
 
+export const AcquiredPermitSchema = PermitSchema.extend({
+  waitedMs: z
+    .number()
+    .int()
+    .min(0)
+    .describe(
+      'How long the service had the request before the lease began (waiting for a slot, trying slots). The lease began at ' +
+        'least this long after the request was sent: a client that times the lease on its own clock counts it from when ' +
+        'it sent the request plus waitedMs, never from when the answer arrived',
+    ),
+});
+
 export const ResourceViewSchema = z.object({
   resource: z.string(),
   capacity: z.number().int(),

@@ -68,7 +68,8 @@ export class Acquirer {
 
   constructor(private readonly options: AcquirerOptions) {
     const { rpc, taskQueue, limits, metrics, log, granted } = options;
-    this.claimer = new SlotClaimer({ rpc, taskQueue, maxHoldMs: limits.maxHoldMs, metrics, log, granted });
+    const { maxHoldMs, maxRenewals } = limits;
+    this.claimer = new SlotClaimer({ rpc, taskQueue, maxHoldMs, maxRenewals, metrics, log, granted });
     this.watcher = new SlotWatcher(options.watchClient, options.waiting.maxSlotWatches);
   }
 

@@ -10,6 +10,7 @@ export const ERROR_CODES = [
   'resource_busy',
   'capacity_conflict',
   'max_hold_exceeded',
+  'renewal_limit',
   'temporal_unavailable',
   'shutting_down',
   'too_many_waiters',
@@ -57,6 +58,8 @@ export const capacityConflict = (resource: string, configured: number, requested
   );
 
 export const maxHoldExceeded = (message: string) => new DomainError('max_hold_exceeded', 409, `leaseMs: ${message}`);
+
+export const renewalLimit = (message: string) => new DomainError('renewal_limit', 409, message);
 
 export const temporalUnavailable = (detail: string) =>
   new DomainError('temporal_unavailable', 503, `Temporal is unavailable: ${detail}`, { retryAfterSeconds: 1 });

@@ -6,8 +6,8 @@ import {
 } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Metrics, PermitOperation } from '../metrics.js';
-import { LEASE_EXPIRED, MAX_HOLD_EXCEEDED, renewUpdate } from '../temporal/messages.js';
-import { maxHoldExceeded, permitEnded, permitNotFound, type PermitEndState } from './errors.js';
+import { LEASE_EXPIRED, MAX_HOLD_EXCEEDED, RENEWAL_LIMIT, renewUpdate } from '../temporal/messages.js';
+import { maxHoldExceeded, permitEnded, permitNotFound, renewalLimit, type PermitEndState } from './errors.js';
 import { endStateOf, heldPermitOf, type HeldPermit, type Permit } from './permit.js';
 import type { PermitLocator } from './permit-locator.js';
 import type { TemporalRpc } from './temporal-rpc.js';
@@ -26,7 +26,7 @@ export interface PermitOperationsOptions {
 
 const RELEASE_REASON = 'released through the lock service API';
 
-type Outcome = 'ok' | 'ended' | 'not_found' | 'error';
+type Outcome = 'ok' | 'ended' | 'not_found' | 'refused' | 'error';
 
 /** What a holder does with a permit it has: release it, renew it, and check it (the fencing check). */
 export class PermitOperations {
@@ -140,7 +140,14 @@ export class PermitOperations {
         this.count(operation, 'ended');
         return permitEnded(runId, 'expired');
       }
-      if (error.cause.type === MAX_HOLD_EXCEEDED) return maxHoldExceeded(error.cause.message);
+      if (error.cause.type === MAX_HOLD_EXCEEDED) {
+        this.count(operation, 'refused');
+        return maxHoldExceeded(error.cause.message);
+      }
+      if (error.cause.type === RENEWAL_LIMIT) {
+        this.count(operation, 'refused');
+        return renewalLimit(error.cause.message);
+      }
     }
     if (!(error instanceof WorkflowNotFoundError)) {
       this.count(operation, 'error');

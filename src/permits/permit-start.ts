@@ -1,11 +1,13 @@
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type WorkflowStartOptions } from '@temporalio/client';
-import { permitMemo, type PermitWorkflowInput } from '../temporal/messages.js';
+import { PERMIT_HISTORY_BUDGET, permitMemo, type PermitWorkflowInput } from '../temporal/messages.js';
 import type { permitWorkflow } from '../temporal/workflows/permit.js';
 import { permitWorkflowId } from '../temporal/permit-id.js';
 
 /** The workflow's input, and the task queue its worker polls. */
-export interface PermitStart extends PermitWorkflowInput {
+export interface PermitStart extends Omit<PermitWorkflowInput, 'historyBudget'> {
   taskQueue: string;
+  /** The history backstop; PERMIT_HISTORY_BUDGET unless a test wants to reach it quickly. */
+  historyBudget?: number | undefined;
 }
 
 /**
@@ -14,7 +16,8 @@ export interface PermitStart extends PermitWorkflowInput {
  * baseline uses the same options, so it measures the same start.
  */
 export function permitStartOptions(start: PermitStart): WorkflowStartOptions<typeof permitWorkflow> {
-  const { taskQueue, ...input } = start;
+  const { taskQueue, historyBudget = PERMIT_HISTORY_BUDGET, ...rest } = start;
+  const input: PermitWorkflowInput = { ...rest, historyBudget };
   return {
     workflowId: permitWorkflowId(input.resource, input.slot),
     taskQueue,

@@ -19,6 +19,7 @@ export interface SlotClaimerOptions {
   rpc: TemporalRpc;
   taskQueue: string;
   maxHoldMs: number;
+  maxRenewals: number;
   metrics: Metrics;
   log: Logger;
   /** Told of every permit granted, so later calls with its runId need no lookup. */
@@ -34,9 +35,9 @@ export class SlotClaimer {
 
   /** The permit when the slot was free, undefined when it is held. */
   async claim(resource: string, slot: number, request: SlotRequest): Promise<Permit | undefined> {
-    const { rpc, taskQueue, maxHoldMs, metrics, log } = this.options;
+    const { rpc, taskQueue, maxHoldMs, maxRenewals, metrics, log } = this.options;
     const { capacity, leaseMs, holder } = request;
-    const options = permitStartOptions({ resource, slot, capacity, leaseMs, maxHoldMs, holder, taskQueue });
+    const options = permitStartOptions({ resource, slot, capacity, leaseMs, maxHoldMs, maxRenewals, holder, taskQueue });
     const { workflowId } = options;
     // Taken before the start request is sent: the server starts the lease no earlier, so the
     // expiresAt reported from it can only be earlier than the moment the slot really frees.

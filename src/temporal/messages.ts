@@ -10,6 +10,13 @@ export interface PermitWorkflowInput {
   leaseMs: number;
   /** Also the run's workflowExecutionTimeout; renewals never extend a lease past it. */
   maxHoldMs: number;
+  /** Renewals the run accepts in all (MAX_RENEWALS when it started); undefined in runs started before the limit existed. */
+  maxRenewals: number;
+  /**
+   * History length (events) at which the run refuses renewals whatever their count: a backstop well under
+   * Temporal's limit of 51,200 events per run, which would end the run while its holder still held it.
+   */
+  historyBudget: number;
   holder: string | null;
 }
 
@@ -24,6 +31,8 @@ export interface PermitMemo {
   leaseMs: number;
   /** Written by the workflow on renewal; before that the lease ends at start time + leaseMs. */
   expiresAt?: string;
+  /** Renewals so far, written by the workflow on renewal. */
+  renewals?: number;
   /** Written by the workflow as it completes on its own. */
   outcome?: PermitOutcome;
 }
@@ -47,6 +56,16 @@ export interface RenewResult {
 /** Error types the renew validator rejects with (ApplicationFailure.type). */
 export const LEASE_EXPIRED = 'LeaseExpired';
 export const MAX_HOLD_EXCEEDED = 'MaxHoldExceeded';
+export const RENEWAL_LIMIT = 'RenewalLimit';
+
+/**
+ * The renewals one permit accepts by default (MAX_RENEWALS). A renewal adds 6 to 8 events to the run's
+ * history (7 on average when renewed every third of the lease), so 5,000 renewals stay under 40,000 events.
+ */
+export const DEFAULT_MAX_RENEWALS = 5_000;
+
+/** The history length past which a permit refuses renewals whatever their count (the backstop). */
+export const PERMIT_HISTORY_BUDGET = 45_000;
 
 export const renewUpdate = defineUpdate<RenewResult, [RenewRequest]>('renew');
 

@@ -146,6 +146,29 @@ test('renewals that keep failing until the lease would run out count as lost: th
   }
 });
 
+test('when the service refuses renewals past MAX_RENEWALS, the command gets SIGTERM before the lease ends and run exits with the lost code', async (t) => {
+  const limited = await startListeningService(t, { MAX_RENEWALS: '1' });
+  const dir = await scratchDir(t);
+  const resource = uniqueResource('cli-renewal-limit');
+  const journal = path.join(dir, 'child.jsonl');
+  const result = await runCli(
+    t,
+    ['run', resource, '--lease', '3s', '--', ...childCommand(journal, { onSignal: 'exit', signalExitCode: 0 })],
+    { PERMIT_URL: limited.url },
+  );
+  assert.equal(result.code, EXIT_LOST, result.stderr);
+  assert.match(result.stderr, /renewal refused \(renewal_limit: this permit has been renewed 1 time,/);
+  assert.match(result.stderr, /is lost: the service refuses renewals/);
+  const entries = await readJournal(journal);
+  const started = entries.find((entry) => entry.event === 'started')!;
+  const sigterm = entries.find((entry) => entry.event === 'signal' && entry.signal === 'SIGTERM');
+  assert.ok(sigterm, `the command got SIGTERM: ${JSON.stringify(entries)}`);
+  const [workflowId, runId] = [`permit:${resource}:0`, started.env!.PERMIT_RUN_ID!];
+  const { memo } = await limited.client.workflow.getHandle(workflowId, runId).describe();
+  const leaseEndMs = Date.parse(String(memo?.expiresAt));
+  assert.ok(sigterm.at < leaseEndMs, `SIGTERM came ${sigterm.at - leaseEndMs} ms after the lease ended`);
+});
+
 test('a command that cannot be found makes run exit 127 and leaves no slot taken', async (t) => {
   const resource = uniqueResource('cli-enoent');
   const result = await runCli(t, ['run', resource, '--', '/nonexistent/permit-test-command', 'arg'], env());

@@ -214,6 +214,37 @@ test('withPermit aborts the signal with reason max_hold when the service refuses
   assert.match(reason.message, /the service refuses renewals \(leaseMs: .+\) and the lease is running out/);
 });
 
+test('withPermit aborts the signal with reason renewal_limit before the lease runs out when the service refuses renewals past MAX_RENEWALS', async (t) => {
+  const limited = await startListeningService(t, { MAX_RENEWALS: '2' });
+  const limitedClient = new LockClient({ url: limited.url });
+  const resource = uniqueResource('client-renewal-limit');
+  let workflowId = '';
+  let runId = '';
+  let lostAtMs = 0;
+  const reason = await limitedClient.withPermit(
+    resource,
+    ({ permit, signal }) => {
+      ({ workflowId, runId } = permit);
+      const lost = new Promise<unknown>((resolve) =>
+        signal.addEventListener('abort', () => {
+          lostAtMs = Date.now();
+          resolve(signal.reason);
+        }),
+      );
+      return Promise.race([lost, sleep(20_000).then(() => 'never aborted')]);
+    },
+    { leaseMs: 3_000 },
+  );
+  assert.ok(reason instanceof PermitLostError, String(reason));
+  assert.equal(reason.reason, 'renewal_limit');
+  assert.match(reason.message, /the service refuses renewals \(this permit has been renewed 2 times.+\) and the lease is running out/);
+  // The memo keeps the end of the last lease granted; the signal had to fire before it.
+  const { memo } = await limited.client.workflow.getHandle(workflowId, runId).describe();
+  assert.equal(memo?.renewals, 2);
+  const leaseEndMs = Date.parse(String(memo?.expiresAt));
+  assert.ok(lostAtMs < leaseEndMs, `the signal fired ${lostAtMs - leaseEndMs} ms after the lease ended`);
+});
+
 test('an address where nothing listens throws LockServiceUnreachableError', async () => {
   const nowhere = new LockClient({ url: `http://127.0.0.1:${await freePort()}` });
   const error = await rejection(nowhere.acquire('anything'));

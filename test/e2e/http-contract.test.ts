@@ -71,9 +71,11 @@ test('acquire answers 201 with every permit field, the fencing token equal to th
     'resource',
     'runId',
     'slot',
+    'waitedMs',
     'workflowId',
   ]);
   assertPermit(response.body, { resource, capacity: 1, leaseMs: 7_000, holder: 'worker-7' });
+  assert.ok(Number.isInteger(response.body.waitedMs) && response.body.waitedMs >= 0, `waitedMs ${response.body.waitedMs}`);
   assert.equal(response.body.slot, 0);
   assert.equal(Date.parse(response.body.expiresAt) - Date.parse(response.body.acquiredAt), 7_000);
   await service.call('DELETE', `/permits/${response.body.runId}`);

@@ -197,6 +197,7 @@ test('the lease counts from the start of the run, even when the worker runs its 
     capacity: 1,
     leaseMs: 1_000,
     maxHoldMs: service.config.limits.maxHoldMs,
+    maxRenewals: service.config.limits.maxRenewals,
     holder: null,
     taskQueue: service.config.temporal.taskQueue,
   });

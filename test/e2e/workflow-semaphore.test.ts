@@ -34,3 +34,49 @@ test('a workflow holder and HTTP callers share one limit, and a parent that dies
   assert.equal(ended.status, 410);
   assert.equal(ended.body.state, 'released');
 });
+
+test('a long wait on a large, full resource keeps each waiting run\'s history under its budget by continuing as new', async (t) => {
+  const service = await startTestService(t);
+  const resource = uniqueResource('wf-budget');
+  const capacity = 40;
+  const budget = 200;
+  const held: Array<{ runId: string; slot: number }> = [];
+  for (let i = 0; i < capacity; i++) {
+    const acquired = await service.call('POST', `/resources/${resource}/acquire`, { capacity, leaseMs: 120_000 });
+    assert.equal(acquired.status, 201, JSON.stringify(acquired.body));
+    held.push(acquired.body);
+  }
+  const workflowId = `consumer-${randomUUID()}`;
+  const first = await service.client.workflow.start<typeof exampleConsumerWorkflow>('exampleConsumerWorkflow', {
+    taskQueue: service.config.temporal.taskQueue,
+    workflowId,
+    args: [{ resource, capacity, workMs: 100, holder: 'patient workflow', waitHistoryBudget: budget }],
+  });
+  t.after(() => service.client.workflow.getHandle(workflowId).terminate('test over').catch(() => undefined));
+
+  /** The run that continued `runId`, once it has; read from its ContinuedAsNew event, without visibility. */
+  const successorOf = async (runId: string): Promise<string> => {
+    const handle = service.client.workflow.getHandle(workflowId, runId);
+    for (let attempt = 0; ; attempt++) {
+      const { status, historyLength } = await handle.describe();
+      if (status.name === 'CONTINUED_AS_NEW') {
+        assert.ok(historyLength <= budget, `run ${runId} waited until its history had ${historyLength} events (budget ${budget})`);
+        const events = (await handle.fetchHistory()).events ?? [];
+        return String(events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId);
+      }
+      assert.equal(status.name, 'RUNNING');
+      assert.ok(historyLength <= budget, `run ${runId} has ${historyLength} history events while waiting (budget ${budget})`);
+      assert.ok(attempt < 300, `run ${runId} neither got a permit nor continued as new within 30 s`);
+      await delay(100);
+    }
+  };
+  // Three runs in a row wait and hand over to the next, each within the budget.
+  let runId = first.firstExecutionRunId;
+  for (let run = 0; run < 3; run++) runId = await successorOf(runId);
+
+  const freed = held[17]!;
+  assert.equal((await service.call('DELETE', `/permits/${freed.runId}`)).status, 204);
+  const result = await service.client.workflow.getHandle(workflowId).result();
+  assert.equal(result.slot, freed.slot, 'the waiting workflow took the slot that was freed');
+  for (const permit of held) await service.call('DELETE', `/permits/${permit.runId}`);
+});

@@ -44,6 +44,7 @@ test('an empty environment gives the documented defaults', () => {
     defaultLeaseMs: 30_000,
     maxLeaseMs: 3_600_000,
     maxHoldMs: 86_400_000,
+    maxRenewals: 5_000,
     maxCapacity: 10_000,
     maxWaitMs: 300_000,
     visibilityLookupWaitMs: 2_000,
@@ -59,6 +60,7 @@ test('numbers and booleans are coerced from their string form', () => {
     DEFAULT_LEASE_MS: '10000',
     MAX_LEASE_MS: '60000',
     MAX_HOLD_MS: '120000',
+    MAX_RENEWALS: '0',
     MAX_CAPACITY: '50',
     MAX_WAIT_MS: '0',
     VISIBILITY_LOOKUP_WAIT_MS: '0',
@@ -76,6 +78,7 @@ test('numbers and booleans are coerced from their string form', () => {
     defaultLeaseMs: 10_000,
     maxLeaseMs: 60_000,
     maxHoldMs: 120_000,
+    maxRenewals: 0,
     maxCapacity: 50,
     maxWaitMs: 0,
     visibilityLookupWaitMs: 0,
@@ -143,6 +146,9 @@ test('each bad value stops loading with a ConfigError naming the variable', () =
     [{ TEMPORAL_TLS_CERT: '/certs/client.pem' }, 'TEMPORAL_TLS_CERT'],
     [{ TEMPORAL_TLS_KEY: '/certs/client.key' }, 'TEMPORAL_TLS_CERT'],
     [{ TEMPORAL_RPC_TIMEOUT_MS: '10' }, 'TEMPORAL_RPC_TIMEOUT_MS'],
+    [{ MAX_RENEWALS: '5001' }, 'MAX_RENEWALS'],
+    [{ MAX_RENEWALS: '-1' }, 'MAX_RENEWALS'],
+    [{ MAX_RENEWALS: 'many' }, 'MAX_RENEWALS'],
   ];
   for (const [env, variable] of cases) assertRejected(env, variable);
 });

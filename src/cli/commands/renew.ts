@@ -5,8 +5,8 @@ import type { CliIo } from '../io.js';
 export const RENEW_USAGE = `Usage: permit renew <token> [options]
 
 Extends the lease to now + --lease and prints the new end of the lease (ISO-8601) on stdout.
-Exits 76 when the permit has ended, is unknown, or may not be held longer (the service's
-maximum hold time).
+Exits 76 when the permit has ended, is unknown, or may not be renewed any more (the service's
+maximum hold time, or the most renewals one permit may have).
 
 Options:
   --lease DURATION   the new lease length (default: the length it was acquired with)

@@ -23,9 +23,10 @@ process only: a shell script should "exec" its last command); permit waits for i
 releases, and exits with its code. A signal while waiting for the permit stops the wait; nothing
 is held and permit exits 128+N.
 
-Lost permit: when the service says the permit has ended, or renewals keep failing until the
-lease would run out, the command gets SIGTERM, then SIGKILL after --kill-grace, and permit
-exits 76.
+Lost permit: when the service says the permit has ended, when renewals keep failing until the
+lease would run out, or when the service refuses further renewals (maximum hold time, most
+renewals one permit may have) and the lease is about to run out, the command gets SIGTERM,
+then SIGKILL after --kill-grace, and permit exits 76.
 
 Options:
 ${ACQUIRE_HELP}

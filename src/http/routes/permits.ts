@@ -2,9 +2,9 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { PermitService } from '../../permits/permit-service.js';
 import {
+  AcquiredPermitSchema,
   ErrorSchema,
   HeldPermitSchema,
-  PermitSchema,
   ResourceParamsSchema,
   ResourceViewSchema,
   RunIdParamsSchema,
@@ -28,13 +28,15 @@ export const permitRoutes: FastifyPluginAsyncZod<PermitRoutesOptions> = async (a
       params: ResourceParamsSchema,
       body: schemas.AcquireBodySchema,
       response: {
-        201: PermitSchema.describe('Permit granted'),
+        201: AcquiredPermitSchema.describe('Permit granted'),
         400: ErrorSchema,
         409: ErrorSchema.describe('resource_busy (with Retry-After) or capacity_conflict'),
         503: ErrorSchema.describe('temporal_unavailable, shutting_down, or too_many_waiters (MAX_WAITERS_PER_RESOURCE), with Retry-After'),
       },
     },
     handler: async (request, reply) => {
+      // Taken when the request is already here: the caller sent it earlier, so sent + waitedMs stays before the lease began.
+      const arrivedAtMs = Date.now();
       // A caller that hangs up while waiting must stop the wait and must not be left holding a slot.
       const gone = new AbortController();
       const onClose = () => {
@@ -47,7 +49,9 @@ export const permitRoutes: FastifyPluginAsyncZod<PermitRoutesOptions> = async (a
           request.log.warn({ runId: permit.runId }, 'caller disconnected before the permit was delivered; releasing it');
           await permits.release(permit.runId);
         }
-        return reply.code(201).send(permit);
+        // acquiredAt is the service's clock just before the start that claimed the slot: the lease begins no earlier.
+        const waitedMs = Math.max(0, Date.parse(permit.acquiredAt) - arrivedAtMs);
+        return reply.code(201).send({ ...permit, waitedMs });
       } finally {
         reply.raw.off('close', onClose);
       }
@@ -92,7 +96,11 @@ export const permitRoutes: FastifyPluginAsyncZod<PermitRoutesOptions> = async (a
         200: HeldPermitSchema,
         400: ErrorSchema,
         404: ErrorSchema,
-        409: ErrorSchema.describe('max_hold_exceeded: the renewal would pass the maximum hold time'),
+        409: ErrorSchema.describe(
+          'max_hold_exceeded: the renewal would pass the maximum hold time; renewal_limit: the permit has been renewed as often as ' +
+            'one permit may be (MAX_RENEWALS), or its Temporal history is near its limit. Either way it stays held until its ' +
+            'current lease ends; acquire a new permit to go on',
+        ),
         410: ErrorSchema,
         503: ErrorSchema,
       },

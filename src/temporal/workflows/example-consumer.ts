@@ -1,11 +1,13 @@
-import { sleep } from '@temporalio/workflow';
-import { Semaphore } from './semaphore.js';
+import { continueAsNew, sleep } from '@temporalio/workflow';
+import { Semaphore, isWaitBudgetSpent } from './semaphore.js';
 
 export interface ExampleConsumerInput {
   resource: string;
   capacity: number;
   workMs: number;
   holder: string;
+  /** Passed on to the Semaphore; the default (10,000 events) suits real use, tests pass less. */
+  waitHistoryBudget?: number;
 }
 
 export interface ExampleConsumerResult {
@@ -21,10 +23,17 @@ export async function exampleConsumerWorkflow(input: ExampleConsumerInput): Prom
     capacity: input.capacity,
     holder: input.holder,
     leaseMs: Math.max(30_000, input.workMs * 2),
+    ...(input.waitHistoryBudget !== undefined && { waitHistoryBudget: input.waitHistoryBudget }),
   });
-  return semaphore.withPermit(async (permit) => {
-    const acquiredAt = new Date().toISOString();
-    await sleep(input.workMs);
-    return { slot: permit.slot, runId: permit.runId, acquiredAt, releasedAt: new Date().toISOString() };
-  });
+  try {
+    return await semaphore.withPermit(async (permit) => {
+      const acquiredAt = new Date().toISOString();
+      await sleep(input.workMs);
+      return { slot: permit.slot, runId: permit.runId, acquiredAt, releasedAt: new Date().toISOString() };
+    });
+  } catch (error) {
+    // The wait filled this run's history budget and no permit is held: wait on in a new run.
+    if (isWaitBudgetSpent(error)) return await continueAsNew<typeof exampleConsumerWorkflow>(input);
+    throw error;
+  }
 }

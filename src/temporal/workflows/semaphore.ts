@@ -1,15 +1,24 @@
 // @temporalio/common is the pure package @temporalio/workflow is built on; this error class lives only there.
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import {
+  ApplicationFailure,
   ParentClosePolicy,
   WorkflowIdReusePolicy,
   log,
   sleep,
   startChild,
+  workflowInfo,
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import { permitWorkflowId, shuffledSlots } from '../permit-id.js';
-import { permitMemo, releaseSignal, type PermitOutcome, type PermitWorkflowInput } from '../messages.js';
+import {
+  DEFAULT_MAX_RENEWALS,
+  PERMIT_HISTORY_BUDGET,
+  permitMemo,
+  releaseSignal,
+  type PermitOutcome,
+  type PermitWorkflowInput,
+} from '../messages.js';
 import type { permitWorkflow } from './permit.js';
 
 export interface SemaphoreOptions {
@@ -20,7 +29,28 @@ export interface SemaphoreOptions {
   /** Sleep between rounds when every slot is held; doubles up to maxBackoffMs. */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
+  /** Slots one round tries at most, picked at random; default 8. Each try adds about 5 events to the history. */
+  slotsPerRound?: number;
+  /**
+   * History length (events) that acquire() never waits past; default 10,000, far below Temporal's
+   * limit of 51,200 per run. acquire() also stops when Temporal suggests continuing as new.
+   */
+  waitHistoryBudget?: number;
 }
+
+/** The ApplicationFailure type acquire() throws when waiting longer would grow the history past its budget. */
+export const WAIT_BUDGET_SPENT = 'SemaphoreWaitBudgetSpent';
+
+/**
+ * True for the failure acquire() (and withPermit()) throws when the wait has used up the history
+ * budget: no permit is held, and the calling workflow should continue as new and acquire again.
+ */
+export function isWaitBudgetSpent(error: unknown): boolean {
+  return error instanceof ApplicationFailure && error.type === WAIT_BUDGET_SPENT;
+}
+
+/** History events one round may add: a try is a child start and its failure plus a workflow task, and so is the sleep. */
+const EVENTS_PER_TRY = 5;
 
 export interface WorkflowPermit {
   resource: string;
@@ -47,15 +77,23 @@ export class Semaphore {
       maxHoldMs: 86_400_000,
       initialBackoffMs: 100,
       maxBackoffMs: 2_000,
+      slotsPerRound: 8,
+      waitHistoryBudget: 10_000,
       ...options,
       holder: options.holder ?? null,
     };
   }
 
-  /** Waits until a slot is free and claims it. */
+  /**
+   * Waits until a slot is free and claims it. A wait lives in this workflow's history, which Temporal
+   * caps, so before each round it checks that the round fits in the history budget; when it does not,
+   * it throws an ApplicationFailure of type WAIT_BUDGET_SPENT (see isWaitBudgetSpent) holding nothing,
+   * and the caller continues as new to wait on with a fresh history.
+   */
   async acquire(): Promise<WorkflowPermit> {
     let backoffMs = this.options.initialBackoffMs;
     for (;;) {
+      this.throwIfRoundWouldPassBudget();
       const permit = await this.tryAcquire();
       if (permit) return permit;
       await sleep(backoffMs);
@@ -63,12 +101,39 @@ export class Semaphore {
     }
   }
 
-  /** Tries every slot once, in random order to spread contention; undefined when all are held. */
+  private throwIfRoundWouldPassBudget(): void {
+    const { capacity, slotsPerRound, waitHistoryBudget } = this.options;
+    const { historyLength, continueAsNewSuggested } = workflowInfo();
+    const roundEvents = EVENTS_PER_TRY * (Math.min(capacity, slotsPerRound) + 1);
+    if (continueAsNewSuggested || historyLength + roundEvents > waitHistoryBudget) {
+      throw ApplicationFailure.nonRetryable(
+        `waiting longer for a permit on "${this.resource}" would grow this workflow's history (${historyLength} events) ` +
+          `past its budget (${continueAsNewSuggested ? 'Temporal suggests continuing as new' : `waitHistoryBudget ${waitHistoryBudget}`}); ` +
+          'no permit is held: continue as new and acquire again',
+        WAIT_BUDGET_SPENT,
+      );
+    }
+  }
+
+  /**
+   * Tries up to slotsPerRound slots once, picked at random to spread contention (all of them on a
+   * resource no larger than that); undefined when those are held. On a larger resource a free slot
+   * may be missed by one round: acquire() finds it in a later one.
+   */
   async tryAcquire(): Promise<WorkflowPermit | undefined> {
-    const { capacity, leaseMs, maxHoldMs, holder } = this.options;
-    for (const slot of shuffledSlots(capacity)) {
+    const { capacity, leaseMs, maxHoldMs, holder, slotsPerRound } = this.options;
+    for (const slot of shuffledSlots(capacity).slice(0, slotsPerRound)) {
       const workflowId = permitWorkflowId(this.resource, slot);
-      const input: PermitWorkflowInput = { resource: this.resource, slot, capacity, leaseMs, maxHoldMs, holder };
+      const input: PermitWorkflowInput = {
+        resource: this.resource,
+        slot,
+        capacity,
+        leaseMs,
+        maxHoldMs,
+        maxRenewals: DEFAULT_MAX_RENEWALS,
+        historyBudget: PERMIT_HISTORY_BUDGET,
+        holder,
+      };
       try {
         const handle = await startChild<typeof permitWorkflow>('permitWorkflow', {
           workflowId,
