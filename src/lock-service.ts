@@ -81,8 +81,14 @@ export async function startLockService(config: Config, log: Logger, options: Loc
     const connection = await Connection.connect({ ...connectionOptions, connectTimeout: config.temporal.rpcTimeoutMs });
     cleanups.push({ name: 'close Temporal client connection', run: () => connection.close() });
     const client = new Client({ connection, namespace: config.temporal.namespace });
-    // Waiters park long-polls on slots; a connection of their own keeps those off the acquire path.
-    const watchConnection = await Connection.connect({ ...connectionOptions, connectTimeout: config.temporal.rpcTimeoutMs });
+    // Waiters park long-polls on slots, and capacity records are followed by long-polls; a connection
+    // of their own keeps those off the acquire path. Its callers retry on their own, so it has none
+    // of the SDK's retry interceptor, whose back-off timers would otherwise fire after close.
+    const watchConnection = await Connection.connect({
+      ...connectionOptions,
+      connectTimeout: config.temporal.rpcTimeoutMs,
+      interceptors: [],
+    });
     cleanups.push({ name: 'close slot-watch connection', run: () => watchConnection.close() });
     const watchClient = new Client({ connection: watchConnection, namespace: config.temporal.namespace });
 
@@ -122,7 +128,7 @@ export async function startLockService(config: Config, log: Logger, options: Loc
       },
     });
     cleanups.push({ name: 'close HTTP server (in-flight requests finish)', run: () => app.close() });
-    cleanups.push({ name: 'stop waiting acquires', run: async () => permits.close() });
+    cleanups.push({ name: 'stop waiting acquires and background calls', run: () => permits.close() });
 
     let url: string | undefined;
     if (options.listen) {

@@ -20,6 +20,7 @@ export interface PermitServiceOptions {
   limits: Config['limits'];
   waiting: Config['waiting'];
   resourceCapacities: Record<string, number>;
+  capacityLeaseMs: number;
   rpcTimeoutMs: number;
   metrics: Metrics;
   log: Logger;
@@ -49,6 +50,7 @@ export class PermitService {
       limits: config.limits,
       waiting: config.waiting,
       resourceCapacities: config.resourceCapacities,
+      capacityLeaseMs: config.capacityLeaseMs,
       rpcTimeoutMs: config.temporal.rpcTimeoutMs,
       metrics,
       log,
@@ -66,6 +68,8 @@ export class PermitService {
       limits: options.limits,
       waiting: options.waiting,
       resourceCapacities: options.resourceCapacities,
+      capacityLeaseMs: options.capacityLeaseMs,
+      rpcTimeoutMs: options.rpcTimeoutMs,
       metrics,
       log,
       granted: (permit) => locator.remember(permit),
@@ -79,12 +83,14 @@ export class PermitService {
       slotFreed: (workflowId) => this.acquirer.slotFreed(workflowId),
       renewed: (permit) => this.acquirer.permitRenewed(permit),
     });
-    this.viewer = new ResourceViewer(this.rpc, options.resourceCapacities);
+    this.viewer = new ResourceViewer(this.rpc, options.resourceCapacities, (resource) =>
+      this.acquirer.capacities.capacityInForce(resource),
+    );
   }
 
-  /** Ends every wait in progress; called once at shutdown. */
-  close(): void {
-    this.acquirer.close();
+  /** Ends every wait in progress and the calls made in the background; called once at shutdown. */
+  close(): Promise<void> {
+    return this.acquirer.close();
   }
 
   /** Claims a free slot, waiting up to waitMs for one; throws resource_busy when none frees in time. */
