@@ -453,16 +453,21 @@ export class CapacityRecords {
     return (await seen)?.at;
   }
 
-  /** Appends an entry; false when the record run has closed. */
+  /** Appends an entry; false when the record run has closed (its log is then dropped, so the next step describes anew). */
   private async signal(record: FollowedRecord, kind: string, body: Record<string, unknown>): Promise<boolean> {
     const runId = record.runId;
+    const log = record.log;
     if (!runId) return false;
     try {
       await this.call(kind, () => this.options.rpc.client.workflow.getHandle(capacityRecordId(record.resource), runId).signal(kind, body));
       return true;
     } catch (error) {
-      if (error instanceof WorkflowNotFoundError) return false;
-      throw toDomainError(error);
+      if (!(error instanceof WorkflowNotFoundError)) throw toDomainError(error);
+      if (record.log === log) {
+        record.trustedUntil = 0;
+        log?.stop();
+      }
+      return false;
     }
   }
 
