@@ -203,7 +203,7 @@ test('a capacity change waits out the lease of a replica that died while relying
   const held = await http('POST', `${url}/resources/${resource}/acquire`, { capacity: 5, leaseMs: 30_000 });
   assert.equal(held.status, 201, JSON.stringify(held.body));
   assert.equal((await http('DELETE', `${url}/permits/${held.body.runId}`)).status, 204);
-  process.kill(doomed.pid, 'SIGKILL');
+  process.kill(doomed.groupId, 'SIGKILL');
   const killedAt = Date.now();
   await doomed.waitForExit(10_000);
 
