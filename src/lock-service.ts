@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { buildApp } from './http/app.js';
 import { Metrics } from './metrics.js';
+import { createCapacityActivities } from './permits/capacity-activities.js';
 import { PermitService } from './permits/permit-service.js';
 import { temporalConnectionOptions } from './temporal/connection-options.js';
 import { startDevServer, type DevServer } from './temporal/dev-server.js';
@@ -92,12 +93,15 @@ export async function startLockService(config: Config, log: Logger, options: Loc
     cleanups.push({ name: 'close slot-watch connection', run: () => watchConnection.close() });
     const watchClient = new Client({ connection: watchConnection, namespace: config.temporal.namespace });
 
+    const metrics = new Metrics();
+    const permits = PermitService.fromConfig(config, { client, watchClient }, metrics, log);
     const workflowBundle = options.workflowBundle ?? (await bundlePermitWorkflows(log, { withExamples: options.withExampleWorkflows }));
     const { worker, connection: workerConnection } = await createPermitWorker({
       connectionOptions,
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
       workflowBundle,
+      activities: createCapacityActivities(permits.capacities),
     });
     cleanups.push({ name: 'close worker connection', run: () => workerConnection.close() });
     const workerRun = worker.run().catch((error: unknown) => {
@@ -113,8 +117,6 @@ export async function startLockService(config: Config, log: Logger, options: Loc
     });
     log.info({ taskQueue: config.temporal.taskQueue }, 'Temporal worker running');
 
-    const metrics = new Metrics();
-    const permits = PermitService.fromConfig(config, { client, watchClient }, metrics, log);
     let accepting = true;
     const app = await buildApp({
       permits,

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Metrics } from '../metrics.js';
 import { Acquirer, type AcquireRequest } from './acquirer.js';
+import type { CapacityRecords } from './capacity-records.js';
 import type { HeldPermit, Permit } from './permit.js';
 import { PermitLocator } from './permit-locator.js';
 import { PermitOperations } from './permit-operations.js';
@@ -86,6 +87,11 @@ export class PermitService {
     this.viewer = new ResourceViewer(this.rpc, options.resourceCapacities, (resource) =>
       this.acquirer.capacities.capacityInForce(resource),
     );
+  }
+
+  /** The capacity in force for each resource, as this replica may rely on it. */
+  get capacities(): CapacityRecords {
+    return this.acquirer.capacities;
   }
 
   /** Ends every wait in progress and the calls made in the background; called once at shutdown. */
