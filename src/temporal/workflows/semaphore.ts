@@ -9,7 +9,13 @@ import {
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import { permitWorkflowId, shuffledSlots } from '../permit-id.js';
-import { permitMemo, releaseSignal, type PermitOutcome, type PermitWorkflowInput } from '../messages.js';
+import {
+  PERMIT_WORKFLOW_TASK_TIMEOUT_MS,
+  permitMemo,
+  releaseSignal,
+  type PermitOutcome,
+  type PermitWorkflowInput,
+} from '../messages.js';
 import type { permitWorkflow } from './permit.js';
 
 export interface SemaphoreOptions {
@@ -77,6 +83,8 @@ export class Semaphore {
           parentClosePolicy: ParentClosePolicy.TERMINATE,
           workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
           workflowExecutionTimeout: maxHoldMs,
+          // The same bound as the service's runs: an acquire that ends an expired run relies on it.
+          workflowTaskTimeout: PERMIT_WORKFLOW_TASK_TIMEOUT_MS,
         });
         return { resource: this.resource, slot, runId: handle.firstExecutionRunId, workflowId, handle };
       } catch (error) {
