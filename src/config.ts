@@ -36,12 +36,17 @@ const resourceCapacitiesSchema = z
     return capacities;
   });
 
+/** What one process runs: the API and the worker (all), the API only (api), the worker only (worker). */
+export const SERVICE_ROLES = ['all', 'api', 'worker'] as const;
+export type ServiceRole = (typeof SERVICE_ROLES)[number];
+
 /** Every setting, each read from the environment variable of the same name. */
 export const EnvSchema = z
   .object({
     PORT: int(0, 65535).default(8080),
     HOST: z.string().min(1).default('127.0.0.1'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    SERVICE_ROLE: z.enum(SERVICE_ROLES).default('all'),
     DATA_DIR: z.string().min(1).default('./data'),
 
     TEMPORAL_ADDRESS: optionalString,
@@ -82,6 +87,13 @@ export const EnvSchema = z
         fail('RESOURCE_CAPACITIES', `capacity of "${name}" must be 1..MAX_CAPACITY (${env.MAX_CAPACITY})`);
       }
     }
+    if (env.SERVICE_ROLE !== 'all' && !env.TEMPORAL_ADDRESS) {
+      fail(
+        'SERVICE_ROLE',
+        `SERVICE_ROLE=${env.SERVICE_ROLE} needs TEMPORAL_ADDRESS: API and worker replicas share one Temporal server; ` +
+          'the embedded dev server is for a single SERVICE_ROLE=all process',
+      );
+    }
     if (Boolean(env.TEMPORAL_TLS_CERT) !== Boolean(env.TEMPORAL_TLS_KEY)) {
       fail('TEMPORAL_TLS_CERT', 'TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be set together');
     }
@@ -90,6 +102,7 @@ export const EnvSchema = z
 export type Env = z.infer<typeof EnvSchema>;
 
 export interface Config {
+  role: ServiceRole;
   port: number;
   host: string;
   logLevel: Env['LOG_LEVEL'];
@@ -154,6 +167,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
   }
   const env = parsed.data;
   return {
+    role: env.SERVICE_ROLE,
     port: env.PORT,
     host: env.HOST,
     logLevel: env.LOG_LEVEL,

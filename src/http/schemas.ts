@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Config } from '../config.js';
+import { SERVICE_ROLES, type Config } from '../config.js';
 import { ERROR_CODES } from '../permits/errors.js';
 import { RUN_ID_PATTERN } from '../permits/permit.js';
 import { ResourceNameSchema } from '../permits/resource-name.js';
@@ -56,8 +56,11 @@ export const HealthSchema = z.object({ status: z.literal('ok') });
 
 export const ReadinessSchema = z.object({
   status: z.enum(['ready', 'not_ready']),
+  role: z
+    .enum(SERVICE_ROLES)
+    .describe('What this process runs (SERVICE_ROLE): all = API and worker, api = API only, worker = worker only'),
   temporal: z.enum(['reachable', 'unreachable']),
-  worker: z.string().describe('Temporal worker state, RUNNING when healthy'),
+  worker: z.string().describe('Temporal worker state, RUNNING when healthy; "none" where the role runs no worker (api)'),
 });
 
 /** Schemas whose bounds depend on the configured limits. */

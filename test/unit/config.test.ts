@@ -21,6 +21,7 @@ function assertRejected(env: Record<string, string>, variable: string): ConfigEr
 
 test('an empty environment gives the documented defaults', () => {
   const config = loadConfig({});
+  assert.equal(config.role, 'all');
   assert.equal(config.port, 8080);
   assert.equal(config.host, '127.0.0.1');
   assert.equal(config.logLevel, 'info');
@@ -67,7 +68,9 @@ test('numbers and booleans are coerced from their string form', () => {
     TEMPORAL_TASK_QUEUE: 'locks-q',
     TEMPORAL_TLS: 'true',
     LOG_LEVEL: 'debug',
+    SERVICE_ROLE: 'api',
   });
+  assert.equal(config.role, 'api');
   assert.equal(config.port, 9000);
   assert.equal(config.host, '0.0.0.0');
   assert.equal(config.dataDir, '/var/lib/locks');
@@ -143,6 +146,7 @@ test('each bad value stops loading with a ConfigError naming the variable', () =
     [{ TEMPORAL_TLS_CERT: '/certs/client.pem' }, 'TEMPORAL_TLS_CERT'],
     [{ TEMPORAL_TLS_KEY: '/certs/client.key' }, 'TEMPORAL_TLS_CERT'],
     [{ TEMPORAL_RPC_TIMEOUT_MS: '10' }, 'TEMPORAL_RPC_TIMEOUT_MS'],
+    [{ SERVICE_ROLE: 'both' }, 'SERVICE_ROLE'],
   ];
   for (const [env, variable] of cases) assertRejected(env, variable);
 });
@@ -200,4 +204,12 @@ test('TEMPORAL_API_KEY never appears in a configuration error', () => {
   const error = assertRejected({ TEMPORAL_API_KEY: secret, PORT: 'abc', TEMPORAL_TLS: 'maybe' }, 'PORT');
   assert.ok(!error.message.includes(secret));
   assert.ok(!String(error.stack).includes(secret));
+});
+
+test('SERVICE_ROLE api or worker without TEMPORAL_ADDRESS stops start-up: split replicas share one Temporal server', () => {
+  for (const role of ['api', 'worker']) {
+    const error = assertRejected({ SERVICE_ROLE: role }, 'SERVICE_ROLE');
+    assert.match(error.message, /TEMPORAL_ADDRESS/);
+    assert.equal(loadConfig({ SERVICE_ROLE: role, TEMPORAL_ADDRESS: 'temporal:7233' }).role, role);
+  }
 });
