@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { ResourceNameSchema } from './permits/resource-name.js';
+import { PERMIT_WORKFLOW_TASK_TIMEOUT_MS } from './temporal/messages.js';
 
 /** Pinned Temporal CLI release; the pip package and the go module use the same version number. */
 export const TEMPORAL_CLI_VERSION = '1.5.1';
@@ -69,6 +70,7 @@ export const EnvSchema = z
     DEFAULT_LEASE_MS: int(1_000, 86_400_000).default(30_000),
     MAX_LEASE_MS: int(1_000, 86_400_000).default(3_600_000),
     MAX_HOLD_MS: int(1_000, 30 * 86_400_000).default(86_400_000),
+    EXPIRED_LEASE_GRACE_MS: int(0, 3_600_000).default(5_000),
     MAX_CAPACITY: int(1, 10_000).default(10_000),
     MAX_WAIT_MS: int(0, 3_600_000).default(300_000),
     RESOURCE_CAPACITIES: resourceCapacitiesSchema,
@@ -86,6 +88,13 @@ export const EnvSchema = z
       if (capacity < 1 || capacity > env.MAX_CAPACITY) {
         fail('RESOURCE_CAPACITIES', `capacity of "${name}" must be 1..MAX_CAPACITY (${env.MAX_CAPACITY})`);
       }
+    }
+    if (env.EXPIRED_LEASE_GRACE_MS <= PERMIT_WORKFLOW_TASK_TIMEOUT_MS) {
+      fail(
+        'EXPIRED_LEASE_GRACE_MS',
+        `must be larger than the permit runs' workflow task timeout (${PERMIT_WORKFLOW_TASK_TIMEOUT_MS} ms): ` +
+          'a renewal accepted just before the lease end can take that long to commit',
+      );
     }
     if (env.SERVICE_ROLE !== 'all' && !env.TEMPORAL_ADDRESS) {
       fail(
@@ -131,6 +140,8 @@ export interface Config {
     defaultLeaseMs: number;
     maxLeaseMs: number;
     maxHoldMs: number;
+    /** An acquire ends a run still open this long after its lease ended (no worker closed it). */
+    expiredLeaseGraceMs: number;
     maxCapacity: number;
     maxWaitMs: number;
     visibilityLookupWaitMs: number;
@@ -196,6 +207,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       defaultLeaseMs: env.DEFAULT_LEASE_MS,
       maxLeaseMs: env.MAX_LEASE_MS,
       maxHoldMs: env.MAX_HOLD_MS,
+      expiredLeaseGraceMs: env.EXPIRED_LEASE_GRACE_MS,
       maxCapacity: env.MAX_CAPACITY,
       maxWaitMs: env.MAX_WAIT_MS,
       visibilityLookupWaitMs: env.VISIBILITY_LOOKUP_WAIT_MS,

@@ -31,6 +31,15 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly expiredLeaseChecks = new Counter({
+    name: 'lock_expired_lease_checks_total',
+    help:
+      'Describes of the run holding a slot whose start failed, made to find a lease that ended with no worker to close its run, ' +
+      'by result (held: lease running or within the grace; ended: the acquire ended the run; closed: it had closed meanwhile)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   readonly waiters = new Gauge({
     name: 'lock_waiters',
     help: 'Acquires waiting in this replica for a slot to free',
@@ -45,7 +54,9 @@ export class Metrics {
 
   readonly waitPasses = new Counter({
     name: 'lock_wait_passes_total',
-    help: 'Slot search passes made for waiters, by what prompted them (freed: a slot was seen freed; probe: periodic)',
+    help:
+      'Slot search passes made for waiters, by what prompted them (freed: a slot was seen freed; probe: periodic; ' +
+      'lease_end: a held slot passed its known lease end plus the grace)',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

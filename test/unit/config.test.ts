@@ -45,6 +45,7 @@ test('an empty environment gives the documented defaults', () => {
     defaultLeaseMs: 30_000,
     maxLeaseMs: 3_600_000,
     maxHoldMs: 86_400_000,
+    expiredLeaseGraceMs: 5_000,
     maxCapacity: 10_000,
     maxWaitMs: 300_000,
     visibilityLookupWaitMs: 2_000,
@@ -69,6 +70,7 @@ test('numbers and booleans are coerced from their string form', () => {
     TEMPORAL_TLS: 'true',
     LOG_LEVEL: 'debug',
     SERVICE_ROLE: 'api',
+    EXPIRED_LEASE_GRACE_MS: '8000',
   });
   assert.equal(config.role, 'api');
   assert.equal(config.port, 9000);
@@ -79,6 +81,7 @@ test('numbers and booleans are coerced from their string form', () => {
     defaultLeaseMs: 10_000,
     maxLeaseMs: 60_000,
     maxHoldMs: 120_000,
+    expiredLeaseGraceMs: 8_000,
     maxCapacity: 50,
     maxWaitMs: 0,
     visibilityLookupWaitMs: 0,
@@ -147,6 +150,7 @@ test('each bad value stops loading with a ConfigError naming the variable', () =
     [{ TEMPORAL_TLS_KEY: '/certs/client.key' }, 'TEMPORAL_TLS_CERT'],
     [{ TEMPORAL_RPC_TIMEOUT_MS: '10' }, 'TEMPORAL_RPC_TIMEOUT_MS'],
     [{ SERVICE_ROLE: 'both' }, 'SERVICE_ROLE'],
+    [{ EXPIRED_LEASE_GRACE_MS: 'soon' }, 'EXPIRED_LEASE_GRACE_MS'],
   ];
   for (const [env, variable] of cases) assertRejected(env, variable);
 });
@@ -212,4 +216,12 @@ test('SERVICE_ROLE api or worker without TEMPORAL_ADDRESS stops start-up: split 
     assert.match(error.message, /TEMPORAL_ADDRESS/);
     assert.equal(loadConfig({ SERVICE_ROLE: role, TEMPORAL_ADDRESS: 'temporal:7233' }).role, role);
   }
+});
+
+test('EXPIRED_LEASE_GRACE_MS no longer than the permit runs\' workflow task timeout stops start-up, saying why', () => {
+  for (const value of ['0', '2000']) {
+    const error = assertRejected({ EXPIRED_LEASE_GRACE_MS: value }, 'EXPIRED_LEASE_GRACE_MS');
+    assert.match(error.message, /workflow task timeout \(2000 ms\)/);
+  }
+  assert.equal(loadConfig({ EXPIRED_LEASE_GRACE_MS: '2001' }).limits.expiredLeaseGraceMs, 2_001);
 });
