@@ -26,7 +26,7 @@ export class Metrics {
 
   readonly slotAttempts = new Counter({
     name: 'lock_slot_start_attempts_total',
-    help: 'Workflow starts tried while searching for a free slot, by result',
+    help: 'Workflow starts tried while searching for a free slot, by result (claimed, busy, late: claimed but answered too late to deliver, so ended)',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });

@@ -212,6 +212,12 @@ export class Acquirer {
           hints.markBusy(slot, Date.now(), Date.parse(result.permit.expiresAt));
           return result.permit;
         }
+        if (result.outcome === 'late') {
+          // Temporal answers slower than the lease lasts: more starts in this pass would be as late.
+          // A waiter's queue tries the slot again at once (it is marked freed); a try-once acquire is busy.
+          if (result.ended) hints.markFree(slot);
+          return undefined;
+        }
         hints.markBusy(slot, Date.now(), result.leaseEndMs);
       } finally {
         hints.endAttempt(slot);

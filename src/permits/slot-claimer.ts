@@ -1,4 +1,4 @@
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import { PERMIT_WORKFLOW_TYPE } from '../temporal/messages.js';
@@ -21,7 +21,12 @@ export interface SlotRequest {
 export type ClaimResult =
   | { outcome: 'granted'; permit: Permit }
   /** Another run holds the slot; leaseEndMs is its lease end when known. */
-  | { outcome: 'busy'; leaseEndMs: number | undefined };
+  | { outcome: 'busy'; leaseEndMs: number | undefined }
+  /**
+   * The start succeeded, but its answer came back with (almost) none of the lease left, so the permit
+   * was not delivered and its run was ended (`ended` false: the end failed and the lease will end it).
+   */
+  | { outcome: 'late'; ended: boolean };
 
 export interface SlotClaimerOptions {
   rpc: TemporalRpc;
@@ -33,6 +38,14 @@ export interface SlotClaimerOptions {
   log: Logger;
   /** Told of every permit granted, so later calls with its runId need no lookup. */
   granted(permit: Permit): void;
+}
+
+/**
+ * The least lease a permit must still have, by this replica's clock, when its start is answered, or
+ * it is not delivered: the caller needs time to use it, and the answer still has to reach it.
+ */
+export function deliveryMarginMs(leaseMs: number): number {
+  return Math.max(200, leaseMs / 10);
 }
 
 /**
@@ -73,6 +86,16 @@ export class SlotClaimer {
       }
       throw toDomainError(error);
     }
+    const expiresAtMs = sentAtMs + leaseMs;
+    const leftMs = expiresAtMs - Date.now();
+    if (leftMs < deliveryMarginMs(leaseMs)) {
+      metrics.slotAttempts.inc({ result: 'late' });
+      log.warn(
+        { resource, slot, runId, leaseMs, answeredAfterMs: Date.now() - sentAtMs },
+        'the start was answered too late to deliver its lease; ending the run instead of granting it',
+      );
+      return { outcome: 'late', ended: await this.endUndelivered(workflowId, runId, leaseMs, leftMs) };
+    }
     metrics.slotAttempts.inc({ result: 'claimed' });
     const permit: Permit = {
       runId,
@@ -84,10 +107,26 @@ export class SlotClaimer {
       leaseMs,
       holder,
       acquiredAt: new Date(sentAtMs).toISOString(),
-      expiresAt: new Date(sentAtMs + leaseMs).toISOString(),
+      expiresAt: new Date(expiresAtMs).toISOString(),
     };
     this.options.granted(permit);
     log.info({ resource, slot, runId, holder, leaseMs }, 'permit acquired');
     return { outcome: 'granted', permit };
+  }
+
+  /** Ends a run nobody will hear of; true when the slot is free again. */
+  private async endUndelivered(workflowId: string, runId: string, leaseMs: number, leftMs: number): Promise<boolean> {
+    const { rpc, log } = this.options;
+    const reason =
+      `not delivered: the start was answered with ${Math.round(leftMs)} ms of its ${leaseMs} ms lease left ` +
+      `(less than the ${deliveryMarginMs(leaseMs)} ms margin), so no caller ever held this permit`;
+    try {
+      await rpc.call(() => rpc.client.workflow.getHandle(workflowId, runId).terminate(reason));
+      return true;
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return true;
+      log.warn({ err: error, workflowId, runId }, 'could not end an undelivered permit run; its lease will end it');
+      return false;
+    }
   }
 }
