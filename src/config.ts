@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { ResourceNameSchema } from './permits/resource-name.js';
+import { SERVICE_ROLES, type ServiceRole } from './service-role.js';
 import { PERMIT_WORKFLOW_TASK_TIMEOUT_MS } from './temporal/messages.js';
 
 /** Pinned Temporal CLI release; the pip package and the go module use the same version number. */
@@ -36,10 +37,6 @@ const resourceCapacitiesSchema = z
     }
     return capacities;
   });
-
-/** What one process runs: the API and the worker (all), the API only (api), the worker only (worker). */
-export const SERVICE_ROLES = ['all', 'api', 'worker'] as const;
-export type ServiceRole = (typeof SERVICE_ROLES)[number];
 
 /** Every setting, each read from the environment variable of the same name. */
 export const EnvSchema = z

@@ -1,8 +1,9 @@
 import { z } from 'zod';
-import { SERVICE_ROLES, type Config } from '../config.js';
+import type { Config } from '../config.js';
 import { ERROR_CODES } from '../permits/errors.js';
 import { RUN_ID_PATTERN } from '../permits/permit.js';
 import { ResourceNameSchema } from '../permits/resource-name.js';
+import { SERVICE_ROLES } from '../service-role.js';
 
 // One set of zod schemas drives request validation, response serialization, the TypeScript types
 // and the OpenAPI document. Bounds come from the configured limits, so they are built per config.

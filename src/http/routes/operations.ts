@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { ServiceRole } from '../../config.js';
 import type { Metrics } from '../../metrics.js';
+import type { ServiceRole } from '../../service-role.js';
 import { HealthSchema, ReadinessSchema } from '../schemas.js';
 
 export interface Readiness {
