@@ -31,7 +31,6 @@ export interface PermitServiceOptions {
  * (resource-view.ts), every Temporal call's deadline (temporal-rpc.ts).
  */
 export class PermitService {
-  private readonly rpc: TemporalRpc;
   private readonly acquirer: Acquirer;
   private readonly operations: PermitOperations;
   private readonly viewer: ResourceViewer;
@@ -57,10 +56,10 @@ export class PermitService {
 
   constructor(options: PermitServiceOptions) {
     const { client, metrics, log } = options;
-    this.rpc = new TemporalRpc(client, options.rpcTimeoutMs);
-    const locator = new PermitLocator(client, options.limits.visibilityLookupWaitMs, (call) => this.rpc.call(call), log);
+    const rpc = new TemporalRpc(client, options.rpcTimeoutMs);
+    const locator = new PermitLocator(client, options.limits.visibilityLookupWaitMs, (call) => rpc.call(call), log);
     this.acquirer = new Acquirer({
-      rpc: this.rpc,
+      rpc,
       watchClient: options.watchClient ?? client,
       taskQueue: options.taskQueue,
       limits: options.limits,
@@ -72,14 +71,14 @@ export class PermitService {
       release: (runId) => this.operations.release(runId),
     });
     this.operations = new PermitOperations({
-      rpc: this.rpc,
+      rpc,
       locator,
       metrics,
       log,
       slotFreed: (workflowId) => this.acquirer.slotFreed(workflowId),
       renewed: (permit) => this.acquirer.permitRenewed(permit),
     });
-    this.viewer = new ResourceViewer(this.rpc, options.resourceCapacities);
+    this.viewer = new ResourceViewer(rpc, options.resourceCapacities);
   }
 
   /** Ends every wait in progress; called once at shutdown. */
@@ -110,10 +109,5 @@ export class PermitService {
   /** The permits held on a resource. */
   viewResource(resource: string, requestedCapacity: number | undefined): Promise<ResourceView> {
     return this.viewer.view(resource, requestedCapacity);
-  }
-
-  /** True when Temporal answers a cheap call within a second. */
-  temporalReachable(): Promise<boolean> {
-    return this.rpc.reachable();
   }
 }

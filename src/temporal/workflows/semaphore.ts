@@ -14,6 +14,7 @@ import { permitWorkflowId, shuffledSlots } from '../permit-id.js';
 import {
   DEFAULT_MAX_RENEWALS,
   PERMIT_HISTORY_BUDGET,
+  PERMIT_WORKFLOW_TASK_TIMEOUT_MS,
   permitMemo,
   releaseSignal,
   type PermitOutcome,
@@ -142,6 +143,8 @@ export class Semaphore {
           parentClosePolicy: ParentClosePolicy.TERMINATE,
           workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
           workflowExecutionTimeout: maxHoldMs,
+          // The same bound as the service's runs: an acquire that ends an expired run relies on it.
+          workflowTaskTimeout: PERMIT_WORKFLOW_TASK_TIMEOUT_MS,
         });
         return { resource: this.resource, slot, runId: handle.firstExecutionRunId, workflowId, handle };
       } catch (error) {
