@@ -2,7 +2,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { ResourceNameSchema } from './permits/resource-name.js';
-import { DEFAULT_MAX_RENEWALS } from './temporal/messages.js';
+import { SERVICE_ROLES, type ServiceRole } from './service-role.js';
+import { DEFAULT_MAX_RENEWALS, PERMIT_WORKFLOW_TASK_TIMEOUT_MS } from './temporal/messages.js';
 
 /** Pinned Temporal CLI release; the pip package and the go module use the same version number. */
 export const TEMPORAL_CLI_VERSION = '1.5.1';
@@ -43,6 +44,7 @@ export const EnvSchema = z
     PORT: int(0, 65535).default(8080),
     HOST: z.string().min(1).default('127.0.0.1'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    SERVICE_ROLE: z.enum(SERVICE_ROLES).default('all'),
     DATA_DIR: z.string().min(1).default('./data'),
 
     TEMPORAL_ADDRESS: optionalString,
@@ -67,6 +69,7 @@ export const EnvSchema = z
     MAX_HOLD_MS: int(1_000, 30 * 86_400_000).default(86_400_000),
     // More renewals would bring a permit's history near Temporal's limit of 51,200 events per run.
     MAX_RENEWALS: int(0, DEFAULT_MAX_RENEWALS).default(DEFAULT_MAX_RENEWALS),
+    EXPIRED_LEASE_GRACE_MS: int(0, 3_600_000).default(5_000),
     MAX_CAPACITY: int(1, 10_000).default(10_000),
     MAX_WAIT_MS: int(0, 3_600_000).default(300_000),
     RESOURCE_CAPACITIES: resourceCapacitiesSchema,
@@ -86,6 +89,20 @@ export const EnvSchema = z
         fail('RESOURCE_CAPACITIES', `capacity of "${name}" must be 1..MAX_CAPACITY (${env.MAX_CAPACITY})`);
       }
     }
+    if (env.EXPIRED_LEASE_GRACE_MS <= PERMIT_WORKFLOW_TASK_TIMEOUT_MS) {
+      fail(
+        'EXPIRED_LEASE_GRACE_MS',
+        `must be larger than the permit runs' workflow task timeout (${PERMIT_WORKFLOW_TASK_TIMEOUT_MS} ms): ` +
+          'a renewal accepted just before the lease end can take that long to commit',
+      );
+    }
+    if (env.SERVICE_ROLE !== 'all' && !env.TEMPORAL_ADDRESS) {
+      fail(
+        'SERVICE_ROLE',
+        `SERVICE_ROLE=${env.SERVICE_ROLE} needs TEMPORAL_ADDRESS: API and worker replicas share one Temporal server; ` +
+          'the embedded dev server is for a single SERVICE_ROLE=all process',
+      );
+    }
     if (Boolean(env.TEMPORAL_TLS_CERT) !== Boolean(env.TEMPORAL_TLS_KEY)) {
       fail('TEMPORAL_TLS_CERT', 'TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be set together');
     }
@@ -94,6 +111,7 @@ export const EnvSchema = z
 export type Env = z.infer<typeof EnvSchema>;
 
 export interface Config {
+  role: ServiceRole;
   port: number;
   host: string;
   logLevel: Env['LOG_LEVEL'];
@@ -124,6 +142,8 @@ export interface Config {
     maxHoldMs: number;
     /** Renewals one permit accepts; past them renew answers 409 renewal_limit. */
     maxRenewals: number;
+    /** An acquire ends a run still open this long after its lease ended (no worker closed it). */
+    expiredLeaseGraceMs: number;
     maxCapacity: number;
     maxWaitMs: number;
     visibilityLookupWaitMs: number;
@@ -162,6 +182,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
   }
   const env = parsed.data;
   return {
+    role: env.SERVICE_ROLE,
     port: env.PORT,
     host: env.HOST,
     logLevel: env.LOG_LEVEL,
@@ -191,6 +212,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       maxLeaseMs: env.MAX_LEASE_MS,
       maxHoldMs: env.MAX_HOLD_MS,
       maxRenewals: env.MAX_RENEWALS,
+      expiredLeaseGraceMs: env.EXPIRED_LEASE_GRACE_MS,
       maxCapacity: env.MAX_CAPACITY,
       maxWaitMs: env.MAX_WAIT_MS,
       visibilityLookupWaitMs: env.VISIBILITY_LOOKUP_WAIT_MS,

@@ -7,6 +7,7 @@ import { buildApp } from './http/app.js';
 import { Metrics } from './metrics.js';
 import { createCapacityActivities } from './permits/capacity-activities.js';
 import { PermitService } from './permits/permit-service.js';
+import { TemporalRpc } from './permits/temporal-rpc.js';
 import { temporalConnectionOptions } from './temporal/connection-options.js';
 import { startDevServer, type DevServer } from './temporal/dev-server.js';
 import { provisionTemporalCli } from './temporal/provision-cli.js';
@@ -25,7 +26,8 @@ export interface LockServiceOptions {
 
 export interface LockService {
   app: FastifyInstance;
-  permits: PermitService;
+  /** The permits API; undefined in a SERVICE_ROLE=worker process, which serves none. */
+  permits: PermitService | undefined;
   client: Client;
   temporalAddress: string;
   /** The base URL when listening. */
@@ -50,9 +52,11 @@ async function phase(log: Logger, name: string, timeoutMs: number, work: () => P
   }
 }
 
-/** Connects to Temporal (starting the embedded dev server unless TEMPORAL_ADDRESS is set), runs the worker and builds the API. */
+/**
+ * Connects to Temporal (starting the embedded dev server unless TEMPORAL_ADDRESS is set) and, as
+ * SERVICE_ROLE says, runs the worker, builds the API, or both; every role serves health, readiness and metrics.
+ */
 export async function startLockService(config: Config, log: Logger, options: LockServiceOptions = {}): Promise<LockService> {
-  installTemporalRuntime(log);
   const cleanups: Array<{ name: string; run: () => Promise<unknown> }> = [];
   const cleanUp = async (timeoutMs: number) => {
     for (const cleanup of cleanups.reverse()) await phase(log, cleanup.name, timeoutMs, cleanup.run);
@@ -78,10 +82,12 @@ export async function startLockService(config: Config, log: Logger, options: Loc
     }
 
     const connectionOptions = await temporalConnectionOptions(config.temporal, address);
-    log.info({ address, namespace: config.temporal.namespace, tls: config.temporal.tls }, 'connecting to Temporal');
+    log.info({ address, namespace: config.temporal.namespace, tls: config.temporal.tls, role: config.role }, 'connecting to Temporal');
     const connection = await Connection.connect({ ...connectionOptions, connectTimeout: config.temporal.rpcTimeoutMs });
     cleanups.push({ name: 'close Temporal client connection', run: () => connection.close() });
     const client = new Client({ connection, namespace: config.temporal.namespace });
+
+    const metrics = new Metrics();
     // Waiters park long-polls on slots, and capacity records are followed by long-polls; a connection
     // of their own keeps those off the acquire path. Its callers retry on their own, so it has none
     // of the SDK's retry interceptor, whose back-off timers would otherwise fire after close.
@@ -92,31 +98,46 @@ export async function startLockService(config: Config, log: Logger, options: Loc
     });
     cleanups.push({ name: 'close slot-watch connection', run: () => watchConnection.close() });
     const watchClient = new Client({ connection: watchConnection, namespace: config.temporal.namespace });
+    // A worker replica serves no API, but its worker confirms workflow callers' claims against the
+    // capacity records, so every role has the permits layer; only the routes depend on the role.
+    const permitService = PermitService.fromConfig(config, { client, watchClient }, metrics, log);
+    const permits = config.role === 'worker' ? undefined : permitService;
 
-    const metrics = new Metrics();
-    const permits = PermitService.fromConfig(config, { client, watchClient }, metrics, log);
-    const workflowBundle = options.workflowBundle ?? (await bundlePermitWorkflows(log, { withExamples: options.withExampleWorkflows }));
-    const { worker, connection: workerConnection } = await createPermitWorker({
-      connectionOptions,
-      namespace: config.temporal.namespace,
-      taskQueue: config.temporal.taskQueue,
-      workflowBundle,
-      activities: createCapacityActivities(permits.capacities),
-    });
-    cleanups.push({ name: 'close worker connection', run: () => workerConnection.close() });
-    const workerRun = worker.run().catch((error: unknown) => {
-      log.fatal({ err: error }, 'Temporal worker stopped with an error');
-      options.onFatal?.(error);
-    });
-    cleanups.push({
-      name: 'shut down Temporal worker',
-      run: async () => {
-        if (worker.getState() === 'RUNNING') worker.shutdown();
-        await workerRun;
-      },
-    });
-    log.info({ taskQueue: config.temporal.taskQueue }, 'Temporal worker running');
+    let workerState = () => 'none';
+    if (config.role !== 'api') {
+      // The SDK's native runtime serves workers only, and shuts down once the last one is gone; an
+      // API replica never creates it, which would otherwise outlive stop() and hold the process open.
+      installTemporalRuntime(log);
+      const workflowBundle = options.workflowBundle ?? (await bundlePermitWorkflows(log, { withExamples: options.withExampleWorkflows }));
+      const { worker, connection: workerConnection } = await createPermitWorker({
+        connectionOptions,
+        namespace: config.temporal.namespace,
+        taskQueue: config.temporal.taskQueue,
+        workflowBundle,
+        activities: createCapacityActivities(permitService.capacities),
+      });
+      cleanups.push({ name: 'close worker connection', run: () => workerConnection.close() });
+      const workerRun = worker.run().catch((error: unknown) => {
+        log.fatal({ err: error }, 'Temporal worker stopped with an error');
+        options.onFatal?.(error);
+      });
+      cleanups.push({
+        name: 'shut down Temporal worker',
+        run: async () => {
+          if (worker.getState() === 'RUNNING') worker.shutdown();
+          await workerRun;
+        },
+      });
+      workerState = () => worker.getState();
+      log.info({ taskQueue: config.temporal.taskQueue }, 'Temporal worker running');
+    } else {
+      log.info(
+        { taskQueue: config.temporal.taskQueue },
+        'no Temporal worker in this process (SERVICE_ROLE=api): worker replicas on this task queue run the permit workflows',
+      );
+    }
 
+    const rpc = new TemporalRpc(client, config.temporal.rpcTimeoutMs);
     let accepting = true;
     const app = await buildApp({
       permits,
@@ -124,18 +145,19 @@ export async function startLockService(config: Config, log: Logger, options: Loc
       limits: config.limits,
       logger: log,
       readiness: {
+        role: config.role,
         accepting: () => accepting,
-        temporalReachable: () => permits.temporalReachable(),
-        workerState: () => worker.getState(),
+        temporalReachable: () => rpc.reachable(),
+        workerState,
       },
     });
     cleanups.push({ name: 'close HTTP server (in-flight requests finish)', run: () => app.close() });
-    cleanups.push({ name: 'stop waiting acquires and background calls', run: () => permits.close() });
+    cleanups.push({ name: 'stop waiting acquires and background calls', run: () => permitService.close() });
 
     let url: string | undefined;
     if (options.listen) {
       url = await app.listen({ port: config.port, host: config.host });
-      log.info({ url, docs: `${url}/docs`, temporalUi: devServer?.uiUrl }, 'lock service listening');
+      log.info({ url, role: config.role, docs: permits ? `${url}/docs` : undefined, temporalUi: devServer?.uiUrl }, 'lock service listening');
     } else {
       await app.ready();
     }

@@ -26,7 +26,16 @@ export class Metrics {
 
   readonly slotAttempts = new Counter({
     name: 'lock_slot_start_attempts_total',
-    help: 'Workflow starts tried while searching for a free slot, by result',
+    help: 'Workflow starts tried while searching for a free slot, by result (claimed, busy, late: claimed but answered too late to deliver, so ended)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly expiredLeaseChecks = new Counter({
+    name: 'lock_expired_lease_checks_total',
+    help:
+      'Describes of the run holding a slot whose start failed, made to find a lease that ended with no worker to close its run, ' +
+      'by result (held: lease running or within the grace; ended: the acquire ended the run; closed: it had closed meanwhile)',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
@@ -45,7 +54,9 @@ export class Metrics {
 
   readonly waitPasses = new Counter({
     name: 'lock_wait_passes_total',
-    help: 'Slot search passes made for waiters, by what prompted them (freed: a slot was seen freed; probe: periodic)',
+    help:
+      'Slot search passes made for waiters, by what prompted them (freed: a slot was seen freed; probe: periodic; ' +
+      'lease_end: a held slot passed its known lease end plus the grace)',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

@@ -20,7 +20,8 @@ import { permitRoutes } from './routes/permits.js';
 import { createLimitSchemas } from './schemas.js';
 
 export interface AppDependencies {
-  permits: PermitService;
+  /** The permits API; without it (SERVICE_ROLE=worker) only health, readiness and metrics are served. */
+  permits: PermitService | undefined;
   readiness: Readiness;
   metrics: Metrics;
   limits: Config['limits'];
@@ -101,7 +102,13 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
 
   registerErrorHandling(app);
+  if (deps.permits) await registerApi(app, deps.permits, deps.limits);
+  await app.register(operationsRoutes, { readiness: deps.readiness, metrics: deps.metrics });
+  return app;
+}
 
+/** The permit routes and their OpenAPI document (/openapi.json, /docs). */
+async function registerApi(app: FastifyInstance, permits: PermitService, limits: Config['limits']): Promise<void> {
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.0.3',
@@ -124,8 +131,5 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  const schemas = createLimitSchemas(deps.limits);
-  await app.register(permitRoutes, { permits: deps.permits, schemas });
-  await app.register(operationsRoutes, { readiness: deps.readiness, metrics: deps.metrics });
-  return app;
+  await app.register(permitRoutes, { permits, schemas: createLimitSchemas(limits) });
 }

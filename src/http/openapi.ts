@@ -18,7 +18,7 @@ export async function generateOpenApiDocument(config: Config): Promise<unknown> 
     metrics,
     limits: config.limits,
     logger,
-    readiness: { accepting: () => false, temporalReachable: async () => false, workerState: () => 'INITIALIZED' },
+    readiness: { role: config.role, accepting: () => false, temporalReachable: async () => false, workerState: () => 'INITIALIZED' },
   });
   try {
     await app.ready();

@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import { ERROR_CODES } from '../permits/errors.js';
 import { RUN_ID_PATTERN } from '../permits/permit.js';
 import { ResourceNameSchema } from '../permits/resource-name.js';
+import { SERVICE_ROLES } from '../service-role.js';
 
 // One set of zod schemas drives request validation, response serialization, the TypeScript types
 // and the OpenAPI document. Bounds come from the configured limits, so they are built per config.
@@ -69,8 +70,11 @@ export const HealthSchema = z.object({ status: z.literal('ok') });
 
 export const ReadinessSchema = z.object({
   status: z.enum(['ready', 'not_ready']),
+  role: z
+    .enum(SERVICE_ROLES)
+    .describe('What this process runs (SERVICE_ROLE): all = API and worker, api = API only, worker = worker only'),
   temporal: z.enum(['reachable', 'unreachable']),
-  worker: z.string().describe('Temporal worker state, RUNNING when healthy'),
+  worker: z.string().describe('Temporal worker state, RUNNING when healthy; "none" where the role runs no worker (api)'),
 });
 
 /** Schemas whose bounds depend on the configured limits. */

@@ -5,6 +5,7 @@ import type { AcquireOutcome, Metrics } from '../metrics.js';
 import { parsePermitWorkflowId, permitWorkflowId } from '../temporal/permit-id.js';
 import { CapacityRecords, anySlotHeldDirect } from './capacity-records.js';
 import { DomainError, capacityConflict, resourceBusy, shuttingDown, tooManyWaiters } from './errors.js';
+import { LeaseTakeover } from './lease-takeover.js';
 import type { Permit } from './permit.js';
 import { SlotClaimer, type SlotRequest } from './slot-claimer.js';
 import { SlotHintsCache, type CandidateLimits } from './slot-hints.js';
@@ -80,7 +81,8 @@ export class Acquirer {
   constructor(private readonly options: AcquirerOptions) {
     const { rpc, taskQueue, limits, metrics, log, granted } = options;
     const { maxHoldMs, maxRenewals } = limits;
-    this.claimer = new SlotClaimer({ rpc, taskQueue, maxHoldMs, maxRenewals, metrics, log, granted });
+    const takeover = new LeaseTakeover({ rpc, graceMs: limits.expiredLeaseGraceMs, metrics, log });
+    this.claimer = new SlotClaimer({ rpc, taskQueue, maxHoldMs, maxRenewals, takeover, metrics, log, granted });
     this.watcher = new SlotWatcher(options.watchClient, options.waiting.maxSlotWatches);
     this.capacities = new CapacityRecords({
       rpc,
@@ -203,6 +205,13 @@ export class Acquirer {
         return this.searchSlots(resource, wanted, reason === 'probe' ? PROBE_PASS : FREED_PASS);
       },
       hasFreedSlots: (capacity) => this.hints.get(resource, capacity).hasFreedSlots(),
+      nextLeaseEndCheckAt: (capacity) => {
+        // With no worker running, nothing closes a run at its lease end and no watch fires: the pump
+        // looks again once the earliest known lease end is past the grace, and may end that run.
+        const graceMs = this.options.limits.expiredLeaseGraceMs;
+        const leaseEnd = this.hints.get(resource, capacity).earliestLeaseEndAfter(Date.now() - graceMs);
+        return leaseEnd === undefined ? undefined : leaseEnd + graceMs + 1;
+      },
       discard: (permit) => {
         log.info({ resource, runId: permit.runId }, 'waiter left while its slot was being claimed; releasing it');
         this.options.release(permit.runId).catch((error: unknown) =>
@@ -228,9 +237,18 @@ export class Acquirer {
     for (const slot of hints.candidates(Date.now(), limits)) {
       hints.beginAttempt(slot);
       try {
-        const permit = await this.claimer.claim(resource, slot, wanted);
-        hints.markBusy(slot, Date.now(), permit && Date.parse(permit.expiresAt));
-        if (permit) return await this.confirmCapacity(permit);
+        const result = await this.claimer.claim(resource, slot, wanted, hints.knownLeaseEnd(slot));
+        if (result.outcome === 'granted') {
+          hints.markBusy(slot, Date.now(), Date.parse(result.permit.expiresAt));
+          return await this.confirmCapacity(result.permit);
+        }
+        if (result.outcome === 'late') {
+          // Temporal answers slower than the lease lasts: more starts in this pass would be as late.
+          // A waiter's queue tries the slot again at once (it is marked freed); a try-once acquire is busy.
+          if (result.ended) hints.markFree(slot);
+          return undefined;
+        }
+        hints.markBusy(slot, Date.now(), result.leaseEndMs);
       } finally {
         hints.endAttempt(slot);
       }

@@ -33,7 +33,6 @@ export interface PermitServiceOptions {
  * (resource-view.ts), every Temporal call's deadline (temporal-rpc.ts).
  */
 export class PermitService {
-  private readonly rpc: TemporalRpc;
   private readonly acquirer: Acquirer;
   private readonly operations: PermitOperations;
   private readonly viewer: ResourceViewer;
@@ -60,10 +59,10 @@ export class PermitService {
 
   constructor(options: PermitServiceOptions) {
     const { client, metrics, log } = options;
-    this.rpc = new TemporalRpc(client, options.rpcTimeoutMs);
-    const locator = new PermitLocator(client, options.limits.visibilityLookupWaitMs, (call) => this.rpc.call(call), log);
+    const rpc = new TemporalRpc(client, options.rpcTimeoutMs);
+    const locator = new PermitLocator(client, options.limits.visibilityLookupWaitMs, (call) => rpc.call(call), log);
     this.acquirer = new Acquirer({
-      rpc: this.rpc,
+      rpc,
       watchClient: options.watchClient ?? client,
       taskQueue: options.taskQueue,
       limits: options.limits,
@@ -77,16 +76,14 @@ export class PermitService {
       release: (runId) => this.operations.release(runId),
     });
     this.operations = new PermitOperations({
-      rpc: this.rpc,
+      rpc,
       locator,
       metrics,
       log,
       slotFreed: (workflowId) => this.acquirer.slotFreed(workflowId),
       renewed: (permit) => this.acquirer.permitRenewed(permit),
     });
-    this.viewer = new ResourceViewer(this.rpc, options.resourceCapacities, (resource) =>
-      this.acquirer.capacities.capacityInForce(resource),
-    );
+    this.viewer = new ResourceViewer(rpc, options.resourceCapacities, (resource) => this.acquirer.capacities.capacityInForce(resource));
   }
 
   /** The capacity in force for each resource, as this replica may rely on it. */
@@ -122,10 +119,5 @@ export class PermitService {
   /** The permits held on a resource. */
   viewResource(resource: string, requestedCapacity: number | undefined): Promise<ResourceView> {
     return this.viewer.view(resource, requestedCapacity);
-  }
-
-  /** True when Temporal answers a cheap call within a second. */
-  temporalReachable(): Promise<boolean> {
-    return this.rpc.reachable();
   }
 }

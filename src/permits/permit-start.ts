@@ -1,5 +1,5 @@
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type WorkflowStartOptions } from '@temporalio/client';
-import { PERMIT_HISTORY_BUDGET, permitMemo, type PermitWorkflowInput } from '../temporal/messages.js';
+import { PERMIT_HISTORY_BUDGET, PERMIT_WORKFLOW_TASK_TIMEOUT_MS, permitMemo, type PermitWorkflowInput } from '../temporal/messages.js';
 import type { permitWorkflow } from '../temporal/workflows/permit.js';
 import { permitWorkflowId } from '../temporal/permit-id.js';
 
@@ -25,6 +25,8 @@ export function permitStartOptions(start: PermitStart): WorkflowStartOptions<typ
     memo: { ...permitMemo(input) },
     // Backstop: the server ends the run at the maximum hold even if no worker ever runs it again.
     workflowExecutionTimeout: input.maxHoldMs,
+    // Bounds how long after the lease end a renewal accepted just before it can still commit.
+    workflowTaskTimeout: PERMIT_WORKFLOW_TASK_TIMEOUT_MS,
     workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
   };

@@ -54,7 +54,7 @@ export function isPermitMemo(memo: Record<string, unknown> | undefined): memo is
 }
 
 /** When the lease ends: the last renewal's expiry, else start time + lease length (both server clock). */
-function leaseEndMs(startTime: Date, memo: PermitMemo): number {
+export function leaseEndMs(startTime: Date, memo: PermitMemo): number {
   return memo.expiresAt ? Date.parse(memo.expiresAt) : startTime.getTime() + memo.leaseMs;
 }
 

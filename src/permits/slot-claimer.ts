@@ -1,8 +1,10 @@
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import { PERMIT_WORKFLOW_TYPE } from '../temporal/messages.js';
+import { permitWorkflowId } from '../temporal/permit-id.js';
 import type { permitWorkflow } from '../temporal/workflows/permit.js';
+import type { LeaseTakeover } from './lease-takeover.js';
 import type { Permit } from './permit.js';
 import { permitStartOptions } from './permit-start.js';
 import type { TemporalRpc } from './temporal-rpc.js';
@@ -15,11 +17,24 @@ export interface SlotRequest {
   holder: string | null;
 }
 
+/** How one slot claim ended. */
+export type ClaimResult =
+  | { outcome: 'granted'; permit: Permit }
+  /** Another run holds the slot; leaseEndMs is its lease end when known. */
+  | { outcome: 'busy'; leaseEndMs: number | undefined }
+  /**
+   * The start succeeded, but its answer came back with (almost) none of the lease left, so the permit
+   * was not delivered and its run was ended (`ended` false: the end failed and the lease will end it).
+   */
+  | { outcome: 'late'; ended: boolean };
+
 export interface SlotClaimerOptions {
   rpc: TemporalRpc;
   taskQueue: string;
   maxHoldMs: number;
   maxRenewals: number;
+  /** Ends a run found past its lease by more than the grace, so the slot can be claimed. */
+  takeover: LeaseTakeover;
   metrics: Metrics;
   log: Logger;
   /** Told of every permit granted, so later calls with its runId need no lookup. */
@@ -27,14 +42,33 @@ export interface SlotClaimerOptions {
 }
 
 /**
+ * The least lease a permit must still have, by this replica's clock, when its start is answered, or
+ * it is not delivered: the caller needs time to use it, and the answer still has to reach it.
+ */
+export function deliveryMarginMs(leaseMs: number): number {
+  return Math.max(200, leaseMs / 10);
+}
+
+/**
  * Claims one slot with one workflow start. Temporal refuses a second running workflow with the same
- * ID, so the start is atomic: it succeeds for exactly one claimant, and "already started" means busy.
+ * ID, so the start is atomic: it succeeds for exactly one claimant, and "already started" means busy,
+ * unless the holding run is past its lease with no worker to close it: then the claim ends that run
+ * and starts once more.
  */
 export class SlotClaimer {
   constructor(private readonly options: SlotClaimerOptions) {}
 
-  /** The permit when the slot was free, undefined when it is held. */
-  async claim(resource: string, slot: number, request: SlotRequest): Promise<Permit | undefined> {
+  /** Claims the slot; `knownLeaseEndMs` is the lease end this replica knows for its current holder. */
+  async claim(resource: string, slot: number, request: SlotRequest, knownLeaseEndMs?: number): Promise<ClaimResult> {
+    const first = await this.start(resource, slot, request);
+    if (first.outcome !== 'busy') return first;
+    const check = await this.options.takeover.check(permitWorkflowId(resource, slot), knownLeaseEndMs);
+    if (check.state === 'held') return { outcome: 'busy', leaseEndMs: check.leaseEndMs };
+    // The slot has just been freed, by this acquire or on its own; another acquire may still be quicker.
+    return this.start(resource, slot, request);
+  }
+
+  private async start(resource: string, slot: number, request: SlotRequest): Promise<ClaimResult> {
     const { rpc, taskQueue, maxHoldMs, maxRenewals, metrics, log } = this.options;
     const { capacity, leaseMs, holder } = request;
     const options = permitStartOptions({ resource, slot, capacity, leaseMs, maxHoldMs, maxRenewals, holder, taskQueue });
@@ -42,31 +76,58 @@ export class SlotClaimer {
     // Taken before the start request is sent: the server starts the lease no earlier, so the
     // expiresAt reported from it can only be earlier than the moment the slot really frees.
     const sentAtMs = Date.now();
+    let runId: string;
     try {
       const handle = await rpc.call(() => rpc.client.workflow.start<typeof permitWorkflow>(PERMIT_WORKFLOW_TYPE, options));
-      metrics.slotAttempts.inc({ result: 'claimed' });
-      const runId = handle.firstExecutionRunId;
-      const permit: Permit = {
-        runId,
-        fencingToken: runId,
-        workflowId,
-        resource,
-        slot,
-        capacity,
-        leaseMs,
-        holder,
-        acquiredAt: new Date(sentAtMs).toISOString(),
-        expiresAt: new Date(sentAtMs + leaseMs).toISOString(),
-      };
-      this.options.granted(permit);
-      log.info({ resource, slot, runId, holder, leaseMs }, 'permit acquired');
-      return permit;
+      runId = handle.firstExecutionRunId;
     } catch (error) {
       if (error instanceof WorkflowExecutionAlreadyStartedError) {
         metrics.slotAttempts.inc({ result: 'busy' });
-        return undefined;
+        return { outcome: 'busy', leaseEndMs: undefined };
       }
       throw toDomainError(error);
+    }
+    const expiresAtMs = sentAtMs + leaseMs;
+    const leftMs = expiresAtMs - Date.now();
+    if (leftMs < deliveryMarginMs(leaseMs)) {
+      metrics.slotAttempts.inc({ result: 'late' });
+      log.warn(
+        { resource, slot, runId, leaseMs, answeredAfterMs: Date.now() - sentAtMs },
+        'the start was answered too late to deliver its lease; ending the run instead of granting it',
+      );
+      return { outcome: 'late', ended: await this.endUndelivered(workflowId, runId, leaseMs, leftMs) };
+    }
+    metrics.slotAttempts.inc({ result: 'claimed' });
+    const permit: Permit = {
+      runId,
+      fencingToken: runId,
+      workflowId,
+      resource,
+      slot,
+      capacity,
+      leaseMs,
+      holder,
+      acquiredAt: new Date(sentAtMs).toISOString(),
+      expiresAt: new Date(expiresAtMs).toISOString(),
+    };
+    this.options.granted(permit);
+    log.info({ resource, slot, runId, holder, leaseMs }, 'permit acquired');
+    return { outcome: 'granted', permit };
+  }
+
+  /** Ends a run nobody will hear of; true when the slot is free again. */
+  private async endUndelivered(workflowId: string, runId: string, leaseMs: number, leftMs: number): Promise<boolean> {
+    const { rpc, log } = this.options;
+    const reason =
+      `not delivered: the start was answered with ${Math.round(leftMs)} ms of its ${leaseMs} ms lease left ` +
+      `(less than the ${deliveryMarginMs(leaseMs)} ms margin), so no caller ever held this permit`;
+    try {
+      await rpc.call(() => rpc.client.workflow.getHandle(workflowId, runId).terminate(reason));
+      return true;
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return true;
+      log.warn({ err: error, workflowId, runId }, 'could not end an undelivered permit run; its lease will end it');
+      return false;
     }
   }
 

@@ -28,8 +28,26 @@ export class SlotHints {
 
   /** The slot is held; `until` is its lease end when this replica knows it. */
   markBusy(slot: number, now: number, until?: number): void {
+    if (slot >= this.capacity) return;
     this.freed.delete(slot);
     this.busy.set(slot, { until, seenAt: now });
+  }
+
+  /**
+   * The lease end this replica knows for a held slot (it granted or renewed the permit, or described
+   * its run), even when that moment has passed; undefined when it knows none.
+   */
+  knownLeaseEnd(slot: number): number | undefined {
+    return this.busy.get(slot)?.until;
+  }
+
+  /** The earliest known lease end later than `after`, if any: when a held slot may next need a look. */
+  earliestLeaseEndAfter(after: number): number | undefined {
+    let earliest: number | undefined;
+    for (const { until } of this.busy.values()) {
+      if (until !== undefined && until > after && (earliest === undefined || until < earliest)) earliest = until;
+    }
+    return earliest;
   }
 
   /** The slot was freed: the next pass tries it first. */

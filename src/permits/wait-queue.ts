@@ -8,8 +8,11 @@ import type { SlotRequest } from './slot-claimer.js';
 /** What a waiter asks for: the same as one slot claim. */
 export type WaitRequest = SlotRequest;
 
-/** Why the pump makes a pass: a slot was seen freed, or the periodic probe for frees it cannot see. */
-export type PassReason = 'freed' | 'probe';
+/**
+ * Why the pump makes a pass: a slot was seen freed, the periodic probe for frees it cannot see, or a
+ * held slot's known lease end passed by the grace (its run may need ending: no worker closed it).
+ */
+export type PassReason = 'freed' | 'probe' | 'lease_end';
 
 /** What the queue needs from the permit service. */
 export interface WaitQueueHost {
@@ -17,6 +20,8 @@ export interface WaitQueueHost {
   attempt(request: WaitRequest, reason: PassReason): Promise<Permit | undefined>;
   /** True when some slot of the resource was seen freed since the last pass. */
   hasFreedSlots(capacity: number): boolean;
+  /** When the next held slot passes its known lease end plus the grace; undefined when none is known. */
+  nextLeaseEndCheckAt(capacity: number): number | undefined;
   /** A permit granted for a waiter that has gone: give the slot back. */
   discard(permit: Permit): void;
   /** Busy slots worth watching, the most promising first. */
@@ -162,9 +167,13 @@ export class WaitQueue {
     const everyBusySlotWatched = this.openWatches(capacity);
     const meanMs = this.options.probeMs * (everyBusySlotWatched ? WATCHED_PROBE_FACTOR : 1);
     // Jitter keeps the probes of several replicas from lining up.
-    const delayMs = meanMs * (0.5 + Math.random() / 2);
+    const probeDelayMs = meanMs * (0.5 + Math.random() / 2);
+    const checkAt = this.host.nextLeaseEndCheckAt(capacity);
+    const checkDelayMs = checkAt === undefined ? Infinity : Math.max(0, checkAt - Date.now());
+    const [delayMs, timerReason]: [number, PassReason] =
+      checkDelayMs < probeDelayMs ? [checkDelayMs, 'lease_end'] : [probeDelayMs, 'probe'];
     return new Promise<PassReason>((resolve) => {
-      const timer = setTimeout(() => finish('probe'), delayMs);
+      const timer = setTimeout(() => finish(timerReason), delayMs);
       const finish = (reason: PassReason) => {
         clearTimeout(timer);
         this.wakeUp = undefined;

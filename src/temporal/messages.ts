@@ -3,6 +3,14 @@ import { defineSignal, defineUpdate } from '@temporalio/workflow';
 
 export const PERMIT_WORKFLOW_TYPE = 'permitWorkflow';
 
+/**
+ * The workflow task timeout of every permit run. A renewal is validated at its workflow task's start
+ * (server clock) and commits within this time or not at all, so an acquire may end a run only when
+ * its lease ended longer ago than this (plus clock skew): EXPIRED_LEASE_GRACE_MS must exceed it.
+ * Permit workflow tasks do microseconds of work; a worker that needs longer is retried, not trusted.
+ */
+export const PERMIT_WORKFLOW_TASK_TIMEOUT_MS = 2_000;
+
 export interface PermitWorkflowInput {
   resource: string;
   slot: number;

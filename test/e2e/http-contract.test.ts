@@ -273,7 +273,7 @@ test('/healthz is 200 and /readyz reports Temporal reachable and the worker runn
 
   const ready = await service.call('GET', '/readyz');
   assert.equal(ready.status, 200);
-  assert.deepEqual(ready.body, { status: 'ready', temporal: 'reachable', worker: 'RUNNING' });
+  assert.deepEqual(ready.body, { status: 'ready', role: 'all', temporal: 'reachable', worker: 'RUNNING' });
 });
 
 test('/metrics is Prometheus text that counts granted acquires', async () => {

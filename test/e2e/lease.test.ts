@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { permitStartOptions } from '../../src/permits/permit-start.js';
-import { PERMIT_WORKFLOW_TYPE } from '../../src/temporal/messages.js';
+import { PERMIT_WORKFLOW_TASK_TIMEOUT_MS, PERMIT_WORKFLOW_TYPE } from '../../src/temporal/messages.js';
 import { startTestService, uniqueResource, type TestService } from '../helpers/service.js';
 
 /** Tries to take the slot with waitMs 0 until it succeeds; returns the permit and when the 201 arrived. */
@@ -206,4 +206,14 @@ test('the lease counts from the start of the run, even when the worker runs its 
   const { startTime, closeTime } = await handle.describe();
   const heldMs = closeTime!.getTime() - startTime.getTime();
   assert.ok(heldMs < 2_400, `the 1 s lease ended ${heldMs} ms after the start: it counted from the late first task`);
+});
+
+test('a permit run carries the short workflow task timeout that bounds how late a renewal can commit', async (t) => {
+  const service = await startTestService(t);
+  const acquired = await service.call('POST', `/resources/${uniqueResource('task-timeout')}/acquire`, { leaseMs: 5_000 });
+  assert.equal(acquired.status, 201);
+  const run = await service.client.workflow.getHandle(acquired.body.workflowId, acquired.body.runId).describe();
+  const timeout = run.raw.executionConfig?.defaultWorkflowTaskTimeout;
+  assert.equal(Number(timeout?.seconds ?? 0) * 1_000 + (timeout?.nanos ?? 0) / 1e6, PERMIT_WORKFLOW_TASK_TIMEOUT_MS);
+  assert.equal((await service.call('DELETE', `/permits/${acquired.body.runId}`)).status, 204);
 });

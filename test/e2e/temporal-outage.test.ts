@@ -102,7 +102,7 @@ test('while Temporal is down every permit call answers 503 temporal_unavailable 
     const response = await service.call('GET', '/readyz');
     return response.status === 200 ? response : undefined;
   });
-  assert.deepEqual(ready.body, { status: 'ready', temporal: 'reachable', worker: 'RUNNING' });
+  assert.deepEqual(ready.body, { status: 'ready', role: 'all', temporal: 'reachable', worker: 'RUNNING' });
 
   const fresh = await service.call('POST', `/resources/${uniqueResource('outage')}/acquire`, { leaseMs: 5_000 });
   assert.equal(fresh.status, 201, JSON.stringify(fresh.body));

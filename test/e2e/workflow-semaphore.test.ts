@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
+import { PERMIT_WORKFLOW_TASK_TIMEOUT_MS } from '../../src/temporal/messages.js';
 import type { exampleConsumerWorkflow } from '../../src/temporal/workflows/example-consumer.js';
 import { until } from '../helpers/metrics.js';
 import { startTestService, uniqueResource } from '../helpers/service.js';
@@ -24,6 +25,10 @@ test('a workflow holder and HTTP callers share one limit, and a parent that dies
   }
   assert.equal(held.length, 1);
   assert.equal(held[0].holder, 'workflow holder');
+  // The same short workflow task timeout as the service's runs: an acquire ending an expired run relies on it.
+  const child = await service.client.workflow.getHandle(held[0].workflowId, held[0].runId).describe();
+  const taskTimeout = child.raw.executionConfig?.defaultWorkflowTaskTimeout;
+  assert.equal(Number(taskTimeout?.seconds ?? 0) * 1_000 + (taskTimeout?.nanos ?? 0) / 1e6, PERMIT_WORKFLOW_TASK_TIMEOUT_MS);
 
   const busy = await service.call('POST', `/resources/${resource}/acquire`, {});
   assert.equal(busy.status, 409, 'the workflow holder counts against the HTTP callers\' capacity');

@@ -22,6 +22,8 @@ export interface FaultProxy {
   resetConnections(): void;
   /** Connections opened so far. */
   readonly connections: number;
+  /** Chunks held by a delay right now (sent, not yet passed on). */
+  readonly delayedChunks: number;
   /** Stops listening and destroys every connection. */
   close(): Promise<void>;
 }
@@ -40,6 +42,7 @@ export async function startFaultProxy(t: TestContext, target: string): Promise<F
   let stalled = false;
   let swallowing = false;
   let opened = 0;
+  let delayedChunks = 0;
   const held: Array<{ pipe: Pipe; chunk: Buffer }> = [];
   /** Per direction of each connection, when its last delayed chunk is due, so chunks never overtake. */
   const dueAt = new WeakMap<net.Socket, number>();
@@ -47,13 +50,17 @@ export async function startFaultProxy(t: TestContext, target: string): Promise<F
   const deliver = (pipe: Pipe, chunk: Buffer) => {
     if (pipe.toClient && swallowing) return;
     if (pipe.to.destroyed) return;
-    if (delayMs <= 0) {
+    // Chunks still held by an earlier, longer delay go first: a delay lowered (or removed) mid-stream
+    // must not let new bytes overtake them, or the protocol above sees a corrupted stream.
+    const due = Math.max(Date.now() + delayMs, dueAt.get(pipe.to) ?? 0);
+    if (due <= Date.now()) {
       pipe.to.write(chunk);
       return;
     }
-    const due = Math.max(Date.now() + delayMs, dueAt.get(pipe.to) ?? 0);
     dueAt.set(pipe.to, due);
+    delayedChunks++;
     setTimeout(() => {
+      delayedChunks--;
       if (!pipe.to.destroyed && !(pipe.toClient && swallowing)) pipe.to.write(chunk);
     }, due - Date.now());
   };
@@ -116,6 +123,9 @@ export async function startFaultProxy(t: TestContext, target: string): Promise<F
     },
     get connections() {
       return opened;
+    },
+    get delayedChunks() {
+      return delayedChunks;
     },
     close,
   };

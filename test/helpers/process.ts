@@ -340,6 +340,22 @@ export async function startService(
   };
 }
 
+/**
+ * Spawns the real entry point as one replica on a Temporal server that runs elsewhere (the suite's,
+ * by default), with no embedded server of its own, and waits until it listens. `env` sets its
+ * SERVICE_ROLE, TEMPORAL_TASK_QUEUE and the like.
+ */
+export async function startReplica(
+  t: TestContext,
+  env: Record<string, string>,
+): Promise<ServiceProcess & { url: string }> {
+  const address = process.env.TEMPORAL_TEST_ADDRESS;
+  if (!address) throw new Error('TEMPORAL_TEST_ADDRESS is not set: run the tests with `npm test`');
+  const proc = spawnService(t, await tempDataDir(t), { PORT: String(await freePort()), TEMPORAL_ADDRESS: address, ...env });
+  const listening = await proc.waitForLog('"lock service listening"', (line) => line.msg === 'lock service listening');
+  return { ...proc, url: String(listening.url) };
+}
+
 export interface HttpResponse {
   status: number;
   body: any;

@@ -21,6 +21,7 @@ function assertRejected(env: Record<string, string>, variable: string): ConfigEr
 
 test('an empty environment gives the documented defaults', () => {
   const config = loadConfig({});
+  assert.equal(config.role, 'all');
   assert.equal(config.port, 8080);
   assert.equal(config.host, '127.0.0.1');
   assert.equal(config.logLevel, 'info');
@@ -45,6 +46,7 @@ test('an empty environment gives the documented defaults', () => {
     maxLeaseMs: 3_600_000,
     maxHoldMs: 86_400_000,
     maxRenewals: 5_000,
+    expiredLeaseGraceMs: 5_000,
     maxCapacity: 10_000,
     maxWaitMs: 300_000,
     visibilityLookupWaitMs: 2_000,
@@ -69,7 +71,10 @@ test('numbers and booleans are coerced from their string form', () => {
     TEMPORAL_TASK_QUEUE: 'locks-q',
     TEMPORAL_TLS: 'true',
     LOG_LEVEL: 'debug',
+    SERVICE_ROLE: 'api',
+    EXPIRED_LEASE_GRACE_MS: '8000',
   });
+  assert.equal(config.role, 'api');
   assert.equal(config.port, 9000);
   assert.equal(config.host, '0.0.0.0');
   assert.equal(config.dataDir, '/var/lib/locks');
@@ -79,6 +84,7 @@ test('numbers and booleans are coerced from their string form', () => {
     maxLeaseMs: 60_000,
     maxHoldMs: 120_000,
     maxRenewals: 0,
+    expiredLeaseGraceMs: 8_000,
     maxCapacity: 50,
     maxWaitMs: 0,
     visibilityLookupWaitMs: 0,
@@ -149,6 +155,8 @@ test('each bad value stops loading with a ConfigError naming the variable', () =
     [{ MAX_RENEWALS: '5001' }, 'MAX_RENEWALS'],
     [{ MAX_RENEWALS: '-1' }, 'MAX_RENEWALS'],
     [{ MAX_RENEWALS: 'many' }, 'MAX_RENEWALS'],
+    [{ SERVICE_ROLE: 'both' }, 'SERVICE_ROLE'],
+    [{ EXPIRED_LEASE_GRACE_MS: 'soon' }, 'EXPIRED_LEASE_GRACE_MS'],
   ];
   for (const [env, variable] of cases) assertRejected(env, variable);
 });
@@ -206,4 +214,20 @@ test('TEMPORAL_API_KEY never appears in a configuration error', () => {
   const error = assertRejected({ TEMPORAL_API_KEY: secret, PORT: 'abc', TEMPORAL_TLS: 'maybe' }, 'PORT');
   assert.ok(!error.message.includes(secret));
   assert.ok(!String(error.stack).includes(secret));
+});
+
+test('SERVICE_ROLE api or worker without TEMPORAL_ADDRESS stops start-up: split replicas share one Temporal server', () => {
+  for (const role of ['api', 'worker']) {
+    const error = assertRejected({ SERVICE_ROLE: role }, 'SERVICE_ROLE');
+    assert.match(error.message, /TEMPORAL_ADDRESS/);
+    assert.equal(loadConfig({ SERVICE_ROLE: role, TEMPORAL_ADDRESS: 'temporal:7233' }).role, role);
+  }
+});
+
+test('EXPIRED_LEASE_GRACE_MS no longer than the permit runs\' workflow task timeout stops start-up, saying why', () => {
+  for (const value of ['0', '2000']) {
+    const error = assertRejected({ EXPIRED_LEASE_GRACE_MS: value }, 'EXPIRED_LEASE_GRACE_MS');
+    assert.match(error.message, /workflow task timeout \(2000 ms\)/);
+  }
+  assert.equal(loadConfig({ EXPIRED_LEASE_GRACE_MS: '2001' }).limits.expiredLeaseGraceMs, 2_001);
 });

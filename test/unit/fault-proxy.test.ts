@@ -71,3 +71,16 @@ test('the fault proxy relays, delays in order, stalls and resumes, swallows answ
   again.socket.destroy();
   assert.equal(proxy.connections, 2);
 });
+
+test('bytes sent after the delay is lowered never overtake bytes still held by the earlier delay', async (t) => {
+  const proxy = await startFaultProxy(t, await echoServer(t));
+  const client = await connect(proxy.address);
+  proxy.setDelay(300);
+  client.socket.write('1');
+  while (proxy.delayedChunks === 0) await new Promise((resolve) => setImmediate(resolve));
+  proxy.setDelay(0);
+  client.socket.write('2');
+  await client.until('2');
+  assert.equal(client.receivedText(), '12', 'the later byte overtook the one held by the delay');
+  client.socket.destroy();
+});

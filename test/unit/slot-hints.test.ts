@@ -96,3 +96,18 @@ test('a pass that stops at the first freed slot leaves the other freed slots fir
   assert.equal(hints.hasFreedSlots(), true);
   assert.equal(hints.candidates(NOW, ALL).next().value, 6);
 });
+
+test('a known lease end is kept even after it passed, and the earliest one still to come is found', () => {
+  const hints = new SlotHints(4);
+  hints.markBusy(0, NOW, NOW - 3_000);
+  hints.markBusy(1, NOW, NOW + 9_000);
+  hints.markBusy(2, NOW, NOW + 1_000);
+  hints.markBusy(3, NOW);
+  assert.equal(hints.knownLeaseEnd(0), NOW - 3_000, 'a lease end that has passed still tells when the run may be ended');
+  assert.equal(hints.knownLeaseEnd(3), undefined);
+  assert.equal(hints.earliestLeaseEndAfter(NOW), NOW + 1_000);
+  assert.equal(hints.earliestLeaseEndAfter(NOW - 5_000), NOW - 3_000);
+  assert.equal(hints.earliestLeaseEndAfter(NOW + 9_000), undefined);
+  hints.markFree(0);
+  assert.equal(hints.knownLeaseEnd(0), undefined, 'a freed slot has no holder to know about');
+});

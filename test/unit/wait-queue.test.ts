@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import type { Permit } from '../../src/permits/permit.js';
-import { WaitQueue, type WaitQueueHost } from '../../src/permits/wait-queue.js';
+import { WaitQueue, type PassReason, type WaitQueueHost } from '../../src/permits/wait-queue.js';
 
 // The queue's own rules (order, deadlines, hand-back of a permit nobody can take) with a scripted
 // host; the real host, over Temporal, is exercised end to end in test/e2e/wait-queue.test.ts.
@@ -26,11 +26,17 @@ function permit(runId: string): Permit {
 /** A host whose passes find a slot only when the test hands one out. */
 function scriptedHost() {
   const grants: Array<(permit: Permit | undefined) => void> = [];
+  const reasons: PassReason[] = [];
   const discarded: Permit[] = [];
   let freed = false;
+  let leaseEndCheckAt: number | undefined;
   const host: WaitQueueHost = {
-    attempt: () => new Promise((resolve) => grants.push(resolve)),
+    attempt: (_request, reason) => {
+      reasons.push(reason);
+      return new Promise((resolve) => grants.push(resolve));
+    },
     hasFreedSlots: () => freed,
+    nextLeaseEndCheckAt: () => leaseEndCheckAt,
     discard: (given) => discarded.push(given),
     slotsToWatch: () => [],
     watchSlot: () => undefined,
@@ -44,7 +50,11 @@ function scriptedHost() {
   return {
     host,
     discarded,
+    reasons,
     nextPass,
+    setLeaseEndCheckAt(at: number | undefined) {
+      leaseEndCheckAt = at;
+    },
     /** Marks a slot freed and answers the pass it starts. */
     async freeOne(answer: Permit | undefined) {
       freed = true;
@@ -127,4 +137,18 @@ test('when its last waiter leaves, the queue goes idle at once rather than at it
   await assert.rejects(waiting, /busy/);
   await sleep(20);
   assert.equal(idle, true, 'probe is 60 s away, yet the queue is idle');
+});
+
+test('with no slot freed and the probe far off, the pump looks again when a held slot passes its lease end plus the grace', async () => {
+  const script = scriptedHost();
+  const queue = new WaitQueue('r', script.host, options, () => {});
+  const checkAt = Date.now() + 150;
+  script.setLeaseEndCheckAt(checkAt);
+  const waiting = queue.wait(request, Date.now() + 5_000, new AbortController().signal, busy);
+  const answer = await script.nextPass();
+  assert.ok(Date.now() >= checkAt, 'the pass came before the lease end check was due');
+  assert.deepEqual(script.reasons, ['lease_end'], 'probeMs is 60 s, so only the lease end can have prompted the pass');
+  script.setLeaseEndCheckAt(undefined);
+  answer(permit('taken-over'));
+  assert.equal((await waiting).runId, 'taken-over');
 });

@@ -16,6 +16,7 @@ import {
   CAPACITY_CONFLICT,
   DEFAULT_MAX_RENEWALS,
   PERMIT_HISTORY_BUDGET,
+  PERMIT_WORKFLOW_TASK_TIMEOUT_MS,
   permitMemo,
   releaseSignal,
   type CapacityActivities,
@@ -162,6 +163,8 @@ export class Semaphore {
           parentClosePolicy: ParentClosePolicy.TERMINATE,
           workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
           workflowExecutionTimeout: maxHoldMs,
+          // The same bound as the service's runs: an acquire that ends an expired run relies on it.
+          workflowTaskTimeout: PERMIT_WORKFLOW_TASK_TIMEOUT_MS,
         });
         const permit = { resource: this.resource, slot, runId: handle.firstExecutionRunId, workflowId, handle };
         await this.confirmCapacity(permit);
