@@ -89,6 +89,7 @@ export class Acquirer {
       watchClient: options.watchClient,
       taskQueue,
       leaseMs: options.capacityLeaseMs,
+      rpcTimeoutMs: options.rpcTimeoutMs,
       metrics,
       log,
       anySlotHeld: (resource, capacity) => this.anySlotHeld(resource, capacity),

@@ -10,7 +10,7 @@ import proto from '@temporalio/proto';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import { CapacityLog, type ChangeEntry, type LogEntry } from './capacity-log.js';
-import { capacityChanging, capacityConflict } from './errors.js';
+import { capacityChanging, capacityConflict, temporalUnavailable } from './errors.js';
 import type { TemporalRpc } from './temporal-rpc.js';
 import { toDomainError } from './temporal-errors.js';
 
@@ -118,6 +118,8 @@ export interface CapacityRecordsOptions {
   /** Records wait on `<taskQueue>-capacity-records`, which no worker polls. */
   taskQueue: string;
   leaseMs: number;
+  /** The deadline of one Temporal call; also how long a replica waits to see its own entry in a log. */
+  rpcTimeoutMs: number;
   metrics: Metrics;
   log: Logger;
   /** True when some run holds one of the resource's slots 0..capacity-1. */
@@ -203,22 +205,26 @@ export class CapacityRecords {
 
   private async settleInOrder(record: FollowedRecord, requested: number | undefined, deadline: number): Promise<number> {
     const { resource } = record;
+    // The deadline bounds only the wait for a change to be decided; every call has its own deadline.
+    let waitedForChange = false;
     for (let round = 0; round < SETTLE_ROUNDS; round++) {
       if (this.closing.signal.aborted) break;
-      const now = Date.now();
-      if (record.trusted(now)) {
+      if (record.trusted(Date.now())) {
         if (requested === undefined || requested === record.capacity) return record.capacity;
         if (await this.options.anySlotHeld(resource, record.capacity)) {
           throw capacityConflict(resource, record.capacity, requested);
         }
+        waitedForChange = true;
+        if (Date.now() >= deadline) break;
         await this.change(record, requested, deadline);
         continue;
       }
       if (record.pending && record.log && !record.log.closed) {
+        waitedForChange = true;
+        if (Date.now() >= deadline) break;
         await this.awaitPendingChange(record, deadline);
         continue;
       }
-      if (now >= deadline) break;
       if (!record.log || record.log.closed || record.log.stopped) {
         // Only a record this replica does not follow yet, or one that has closed, needs a describe.
         const current = await this.describeRecord(resource);
@@ -228,9 +234,10 @@ export class CapacityRecords {
         }
         this.attach(record, current.runId, current.capacity, current.startedAt);
       }
-      await this.lease(record, deadline);
+      await this.lease(record, Date.now() + this.options.rpcTimeoutMs);
     }
-    throw capacityChanging(resource);
+    if (waitedForChange || this.closing.signal.aborted) throw capacityChanging(resource);
+    throw temporalUnavailable(`the capacity record of resource "${resource}" could not be read in time`);
   }
 
   /** Starts a record where none runs: with the requested capacity, unless holders of the last one remain. */
