@@ -29,6 +29,8 @@ export function cycleStats(samples: CycleSamples): CycleStats {
 export interface CycleBreakdown {
   acquire: { clientMs: number; fastifyMs?: number; permitServiceMs?: number; rawMs: number };
   release: { clientMs: number; fastifyMs?: number; rawMs: number };
+  /** Calls on the resource's capacity record during the measured cycles (the capacity rule's cost). */
+  capacityRecordCalls?: { calls?: number; cycles: number };
 }
 
 export interface TemporalResults {
@@ -272,7 +274,7 @@ function peerRows(peer: PeerResults, raw: CycleStats, contentionLabel: string, v
   }
 }
 
-function breakdownNotes({ acquire, release }: CycleBreakdown, notes: string[]): void {
+function breakdownNotes({ acquire, release, capacityRecordCalls }: CycleBreakdown, notes: string[]): void {
   const ms = (value: number | undefined) => (value === undefined ? '?' : `${value.toFixed(2)} ms`);
   const outside = (client: number, fastify: number | undefined) => (fastify === undefined ? undefined : client - fastify);
   notes.push(
@@ -284,6 +286,13 @@ function breakdownNotes({ acquire, release }: CycleBreakdown, notes: string[]): 
     `service cycle, where a release's time goes (means): the client waited ${ms(release.clientMs)}; Fastify spent ${ms(release.fastifyMs)}; ` +
       `so ${ms(outside(release.clientMs, release.fastifyMs))} outside it. The raw SDK terminate took ${ms(release.rawMs)}.`,
   );
+  if (capacityRecordCalls) {
+    notes.push(
+      `service cycle, the capacity rule's cost: ${capacityRecordCalls.calls ?? '?'} calls on the resource's capacity record ` +
+        `in ${capacityRecordCalls.cycles} measured cycles (the replica learned the capacity during the warm-up; a lease renewal every ` +
+        `CAPACITY_LEASE_MS / 2 is the steady-state cost).`,
+    );
+  }
 }
 
 function errorNote(notes: string[], what: string, result: HandoffResult): void {

@@ -85,6 +85,10 @@ async function measureTemporal(env: Environment, options: BenchOptions, samples:
       fastifyMs: meanMsBetween(beforeCycles, afterCycles, 'lock_http_request_duration_seconds', { method: 'DELETE', route: '/permits/:runId', status: '204' }),
       rawMs: mean(rawSamples.releaseMs),
     },
+    capacityRecordCalls: {
+      calls: growth(beforeCycles, afterCycles, 'lock_capacity_record_calls_total') ?? 0,
+      cycles: httpSamples.acquireMs.length,
+    },
   };
   if (phases.has('contention')) {
     const before = await scrapeMetrics(env.http);

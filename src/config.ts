@@ -77,6 +77,7 @@ export const EnvSchema = z
     MAX_WAITERS_PER_RESOURCE: int(1, 1_000_000).default(1_000),
     WAIT_PROBE_MS: int(50, 60_000).default(1_000),
     MAX_SLOT_WATCHES: int(0, 10_000).default(256),
+    CAPACITY_LEASE_MS: int(1_000, 3_600_000).default(300_000),
     SHUTDOWN_TIMEOUT_MS: int(1_000, 600_000).default(15_000),
   })
   .superRefine((env, ctx) => {
@@ -156,6 +157,8 @@ export interface Config {
     maxSlotWatches: number;
   };
   resourceCapacities: Record<string, number>;
+  /** How long a replica may rely on a resource's capacity record after its last lease on it (see capacity-records.ts). */
+  capacityLeaseMs: number;
   shutdownTimeoutMs: number;
 }
 
@@ -220,6 +223,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       maxSlotWatches: env.MAX_SLOT_WATCHES,
     },
     resourceCapacities: env.RESOURCE_CAPACITIES,
+    capacityLeaseMs: env.CAPACITY_LEASE_MS,
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
   };
 }

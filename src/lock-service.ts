@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { buildApp } from './http/app.js';
 import { Metrics } from './metrics.js';
+import { createCapacityActivities } from './permits/capacity-activities.js';
 import { PermitService } from './permits/permit-service.js';
 import { TemporalRpc } from './permits/temporal-rpc.js';
 import { temporalConnectionOptions } from './temporal/connection-options.js';
@@ -86,15 +87,21 @@ export async function startLockService(config: Config, log: Logger, options: Loc
     cleanups.push({ name: 'close Temporal client connection', run: () => connection.close() });
     const client = new Client({ connection, namespace: config.temporal.namespace });
 
-    let permits: PermitService | undefined;
     const metrics = new Metrics();
-    if (config.role !== 'worker') {
-      // Waiters park long-polls on slots; a connection of their own keeps those off the acquire path.
-      const watchConnection = await Connection.connect({ ...connectionOptions, connectTimeout: config.temporal.rpcTimeoutMs });
-      cleanups.push({ name: 'close slot-watch connection', run: () => watchConnection.close() });
-      const watchClient = new Client({ connection: watchConnection, namespace: config.temporal.namespace });
-      permits = PermitService.fromConfig(config, { client, watchClient }, metrics, log);
-    }
+    // Waiters park long-polls on slots, and capacity records are followed by long-polls; a connection
+    // of their own keeps those off the acquire path. Its callers retry on their own, so it has none
+    // of the SDK's retry interceptor, whose back-off timers would otherwise fire after close.
+    const watchConnection = await Connection.connect({
+      ...connectionOptions,
+      connectTimeout: config.temporal.rpcTimeoutMs,
+      interceptors: [],
+    });
+    cleanups.push({ name: 'close slot-watch connection', run: () => watchConnection.close() });
+    const watchClient = new Client({ connection: watchConnection, namespace: config.temporal.namespace });
+    // A worker replica serves no API, but its worker confirms workflow callers' claims against the
+    // capacity records, so every role has the permits layer; only the routes depend on the role.
+    const permitService = PermitService.fromConfig(config, { client, watchClient }, metrics, log);
+    const permits = config.role === 'worker' ? undefined : permitService;
 
     let workerState = () => 'none';
     if (config.role !== 'api') {
@@ -107,6 +114,7 @@ export async function startLockService(config: Config, log: Logger, options: Loc
         namespace: config.temporal.namespace,
         taskQueue: config.temporal.taskQueue,
         workflowBundle,
+        activities: createCapacityActivities(permitService.capacities),
       });
       cleanups.push({ name: 'close worker connection', run: () => workerConnection.close() });
       const workerRun = worker.run().catch((error: unknown) => {
@@ -144,10 +152,7 @@ export async function startLockService(config: Config, log: Logger, options: Loc
       },
     });
     cleanups.push({ name: 'close HTTP server (in-flight requests finish)', run: () => app.close() });
-    if (permits) {
-      const served = permits;
-      cleanups.push({ name: 'stop waiting acquires', run: async () => served.close() });
-    }
+    cleanups.push({ name: 'stop waiting acquires and background calls', run: () => permitService.close() });
 
     let url: string | undefined;
     if (options.listen) {

@@ -61,6 +61,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly capacityRecordCalls = new Counter({
+    name: 'lock_capacity_record_calls_total',
+    help: 'Temporal calls made on capacity records (describe, start, lease, change, ack, tick, terminate, read close), by call',
+    labelNames: ['call'] as const,
+    registers: [this.registry],
+  });
+
   readonly permitOperations = new Counter({
     name: 'lock_permit_operations_total',
     help: 'Release, renew and status calls by outcome (ok, ended, not_found, refused, error)',

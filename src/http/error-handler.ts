@@ -6,6 +6,7 @@ interface ErrorBody {
   error: ErrorCode;
   message: string;
   state?: 'released' | 'expired';
+  capacity?: number;
 }
 
 /** Fastify's own 4xx errors, by status, mapped onto the API's error codes. */
@@ -35,6 +36,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
       status = error.statusCode;
       body = { error: error.code, message: error.message };
       if (error.extra.state) body.state = error.extra.state;
+      if (error.extra.capacityInForce !== undefined) body.capacity = error.extra.capacityInForce;
       if (error.extra.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.extra.retryAfterSeconds));
     } else if (hasZodFastifySchemaValidationErrors(error)) {
       status = 400;

@@ -13,6 +13,7 @@ export const ErrorSchema = z
     error: z.enum(ERROR_CODES).describe('Machine-readable error code'),
     message: z.string().describe('What was wrong, naming the field where there is one'),
     state: z.enum(['released', 'expired']).optional().describe('How the permit ended (permit_ended only)'),
+    capacity: z.number().int().optional().describe('The capacity in force for the resource (capacity_conflict only)'),
   })
   .describe('Every error answer has this shape');
 
@@ -91,7 +92,10 @@ export function createLimitSchemas(limits: Config['limits']) {
         leaseMs: leaseMs.optional().describe(`Lease length in ms, 1000..${limits.maxLeaseMs}; default ${limits.defaultLeaseMs}`),
         capacity: capacity
           .optional()
-          .describe(`Holders allowed at once, 1..${limits.maxCapacity}; default: the configured capacity of the resource, else 1`),
+          .describe(
+            `Holders allowed at once, 1..${limits.maxCapacity}; default: the capacity in force (configured, else the holders'), else 1. ` +
+              'While the resource has holders, another capacity is refused with capacity_conflict',
+          ),
         waitMs: z
           .number()
           .int()
@@ -115,7 +119,7 @@ export function createLimitSchemas(limits: Config['limits']) {
         .min(1)
         .max(limits.maxCapacity)
         .optional()
-        .describe('Capacity to inspect, for resources without a configured capacity'),
+        .describe('Slots to read; default: the capacity in force'),
     }),
   };
 }

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { AcquireOutcome, Metrics } from '../metrics.js';
 import { parsePermitWorkflowId, permitWorkflowId } from '../temporal/permit-id.js';
+import { CapacityRecords, anySlotHeldDirect } from './capacity-records.js';
 import { DomainError, capacityConflict, resourceBusy, shuttingDown, tooManyWaiters } from './errors.js';
 import { LeaseTakeover } from './lease-takeover.js';
 import type { Permit } from './permit.js';
@@ -30,6 +31,10 @@ export interface AcquirerOptions {
   limits: Config['limits'];
   waiting: Config['waiting'];
   resourceCapacities: Record<string, number>;
+  /** How long a replica's lease on a capacity record lasts (CAPACITY_LEASE_MS). */
+  capacityLeaseMs: number;
+  /** The deadline of one Temporal call; shutdown waits this long for calls in the background. */
+  rpcTimeoutMs: number;
   metrics: Metrics;
   log: Logger;
   /** Told of every permit granted. */
@@ -46,6 +51,10 @@ const FREED_PASS: CandidateLimits = { maxAttempts: 64, maxBusyRechecks: 0 };
 const PROBE_PASS: CandidateLimits = { maxAttempts: 8, maxBusyRechecks: 8 };
 /** Watches per waited-on resource; capacities up to this are watched whole. */
 const WATCHES_PER_RESOURCE = 8;
+/** However short its waitMs, an acquire gives a capacity change in progress this long to settle. */
+const CAPACITY_SETTLE_PATIENCE_MS = 2_000;
+/** Slots this replica knows held that a capacity change's pre-check reads first, before reading them all. */
+const KNOWN_HELD_CHECKS = 3;
 
 function acquireOutcomeOf(error: unknown, callerLeft: boolean): AcquireOutcome {
   const code = error instanceof DomainError ? error.code : undefined;
@@ -61,6 +70,8 @@ function acquireOutcomeOf(error: unknown, callerLeft: boolean): AcquireOutcome {
  */
 export class Acquirer {
   private readonly claimer: SlotClaimer;
+  /** The capacity in force for each resource, as this replica may rely on it. */
+  readonly capacities: CapacityRecords;
   private readonly hints = new SlotHintsCache();
   private readonly queues = new Map<string, WaitQueue>();
   private readonly watcher: SlotWatcher;
@@ -73,20 +84,38 @@ export class Acquirer {
     const takeover = new LeaseTakeover({ rpc, graceMs: limits.expiredLeaseGraceMs, metrics, log });
     this.claimer = new SlotClaimer({ rpc, taskQueue, maxHoldMs, maxRenewals, takeover, metrics, log, granted });
     this.watcher = new SlotWatcher(options.watchClient, options.waiting.maxSlotWatches);
+    this.capacities = new CapacityRecords({
+      rpc,
+      watchClient: options.watchClient,
+      taskQueue,
+      leaseMs: options.capacityLeaseMs,
+      rpcTimeoutMs: options.rpcTimeoutMs,
+      metrics,
+      log,
+      anySlotHeld: (resource, capacity) => this.anySlotHeld(resource, capacity),
+    });
   }
 
-  /** Ends every wait in progress; called once at shutdown. */
-  close(): void {
+  /** Ends every wait in progress and stops following capacity records; called once at shutdown. */
+  async close(): Promise<void> {
     this.closing.abort();
+    await this.capacities.close(this.options.rpcTimeoutMs);
   }
 
-  /** The capacity an acquire uses: the configured one (a different request is refused), else the requested one, else 1. */
-  resolveCapacity(resource: string, requested: number | undefined): number {
+  /**
+   * The capacity an acquire uses: the one in force for the resource. A request naming another gets
+   * capacity_conflict, unless nobody holds the resource, which then takes the requested capacity.
+   * Once this replica trusts the resource's record, this costs no call.
+   */
+  async resolveCapacity(resource: string, requested: number | undefined, waitMs: number): Promise<number> {
     const configured = this.options.resourceCapacities[resource];
     if (configured !== undefined && requested !== undefined && requested !== configured) {
-      throw capacityConflict(resource, configured, requested);
+      throw capacityConflict(resource, configured, requested, true);
     }
-    return configured ?? requested ?? 1;
+    const wanted = configured ?? requested;
+    const trusted = this.capacities.trustedCapacity(resource);
+    if (trusted !== undefined && (wanted === undefined || wanted === trusted)) return trusted;
+    return this.capacities.settle(resource, wanted, Date.now() + Math.max(waitMs, CAPACITY_SETTLE_PATIENCE_MS));
   }
 
   /** Claims a free slot, waiting up to waitMs for one; throws resource_busy when none frees in time. */
@@ -125,8 +154,9 @@ export class Acquirer {
     const { resource } = request;
     const waitMs = request.waitMs ?? 0;
     const deadline = Date.now() + waitMs;
+    if (this.closing.signal.aborted) throw shuttingDown();
     const wanted: SlotRequest = {
-      capacity: this.resolveCapacity(resource, request.capacity),
+      capacity: await this.resolveCapacity(resource, request.capacity, waitMs),
       leaseMs: request.leaseMs ?? limits.defaultLeaseMs,
       holder: request.holder ?? null,
     };
@@ -211,7 +241,7 @@ export class Acquirer {
         const result = await this.claimer.claim(resource, slot, wanted, hints.knownLeaseEnd(slot));
         if (result.outcome === 'granted') {
           hints.markBusy(slot, Date.now(), Date.parse(result.permit.expiresAt));
-          return result.permit;
+          return await this.confirmCapacity(result.permit);
         }
         if (result.outcome === 'late') {
           // Temporal answers slower than the lease lasts: more starts in this pass would be as late.
@@ -225,5 +255,37 @@ export class Acquirer {
       }
     }
     return undefined;
+  }
+
+  /**
+   * A claim counts only if, after it, this replica still trusts a record of the permit's capacity:
+   * a capacity change checks the slots only once no replica trusts the old record, so a claim
+   * confirmed here is one that check sees. Without trust the record is asked again; a claim under a
+   * capacity no longer in force is ended before anyone hears of it.
+   */
+  private async confirmCapacity(permit: Permit): Promise<Permit> {
+    const { resource, capacity } = permit;
+    if (this.capacities.trustedCapacity(resource) === capacity) return permit;
+    try {
+      await this.capacities.settle(resource, capacity, Date.now() + CAPACITY_SETTLE_PATIENCE_MS);
+      return permit;
+    } catch (error) {
+      await this.claimer.withdraw(permit, 'claimed while the capacity of its resource changed; never delivered');
+      this.hints.peek(resource)?.markFree(permit.slot);
+      throw error;
+    }
+  }
+
+  /**
+   * Whether any run holds one of the slots: first the few this replica knows held (one describe
+   * each), then every slot. Only a capacity change asks, and a change is rare.
+   */
+  private async anySlotHeld(resource: string, capacity: number): Promise<boolean> {
+    const workflowIdOf = (slot: number) => permitWorkflowId(resource, slot);
+    const known = this.hints.peek(resource)?.busySlotsByExpiry(Date.now()).filter((slot) => slot < capacity) ?? [];
+    for (const slot of known.slice(0, KNOWN_HELD_CHECKS)) {
+      if (await anySlotHeldDirect(this.options.rpc, () => workflowIdOf(slot), 1)) return true;
+    }
+    return anySlotHeldDirect(this.options.rpc, workflowIdOf, capacity);
   }
 }

@@ -27,7 +27,7 @@ export class DomainError extends Error {
     readonly code: ErrorCode,
     readonly statusCode: number,
     message: string,
-    readonly extra: { retryAfterSeconds?: number; state?: PermitEndState } = {},
+    readonly extra: { retryAfterSeconds?: number; state?: PermitEndState; capacityInForce?: number } = {},
   ) {
     super(message);
     this.name = 'DomainError';
@@ -50,11 +50,28 @@ export const resourceBusy = (resource: string, capacity: number, waitMs: number,
     { retryAfterSeconds },
   );
 
-export const capacityConflict = (resource: string, configured: number, requested: number) =>
+/**
+ * The request names another capacity than the one in force: the configured one, or that of the
+ * resource's holders (which may change once nobody holds it).
+ */
+export const capacityConflict = (resource: string, inForce: number, requested: number, configured = false) =>
   new DomainError(
     'capacity_conflict',
     409,
-    `capacity: resource "${resource}" is configured with capacity ${configured}, the request asked for ${requested}`,
+    configured
+      ? `capacity: resource "${resource}" is configured with capacity ${inForce}, the request asked for ${requested}`
+      : `capacity: resource "${resource}" has capacity ${inForce} in force (its holders'), the request asked for ${requested}; ` +
+          'it may change once nobody holds the resource',
+    { capacityInForce: inForce },
+  );
+
+/** A change of the resource's capacity is being decided; it settles within moments, or a lapsed replica's lease. */
+export const capacityChanging = (resource: string) =>
+  new DomainError(
+    'resource_busy',
+    409,
+    `the capacity of resource "${resource}" is being changed right now; retry shortly`,
+    { retryAfterSeconds: 1 },
   );
 
 export const maxHoldExceeded = (message: string) => new DomainError('max_hold_exceeded', 409, `leaseMs: ${message}`);

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Metrics } from '../metrics.js';
 import { Acquirer, type AcquireRequest } from './acquirer.js';
+import type { CapacityRecords } from './capacity-records.js';
 import type { HeldPermit, Permit } from './permit.js';
 import { PermitLocator } from './permit-locator.js';
 import { PermitOperations } from './permit-operations.js';
@@ -20,6 +21,7 @@ export interface PermitServiceOptions {
   limits: Config['limits'];
   waiting: Config['waiting'];
   resourceCapacities: Record<string, number>;
+  capacityLeaseMs: number;
   rpcTimeoutMs: number;
   metrics: Metrics;
   log: Logger;
@@ -48,6 +50,7 @@ export class PermitService {
       limits: config.limits,
       waiting: config.waiting,
       resourceCapacities: config.resourceCapacities,
+      capacityLeaseMs: config.capacityLeaseMs,
       rpcTimeoutMs: config.temporal.rpcTimeoutMs,
       metrics,
       log,
@@ -65,6 +68,8 @@ export class PermitService {
       limits: options.limits,
       waiting: options.waiting,
       resourceCapacities: options.resourceCapacities,
+      capacityLeaseMs: options.capacityLeaseMs,
+      rpcTimeoutMs: options.rpcTimeoutMs,
       metrics,
       log,
       granted: (permit) => locator.remember(permit),
@@ -78,12 +83,17 @@ export class PermitService {
       slotFreed: (workflowId) => this.acquirer.slotFreed(workflowId),
       renewed: (permit) => this.acquirer.permitRenewed(permit),
     });
-    this.viewer = new ResourceViewer(rpc, options.resourceCapacities);
+    this.viewer = new ResourceViewer(rpc, options.resourceCapacities, (resource) => this.acquirer.capacities.capacityInForce(resource));
   }
 
-  /** Ends every wait in progress; called once at shutdown. */
-  close(): void {
-    this.acquirer.close();
+  /** The capacity in force for each resource, as this replica may rely on it. */
+  get capacities(): CapacityRecords {
+    return this.acquirer.capacities;
+  }
+
+  /** Ends every wait in progress and the calls made in the background; called once at shutdown. */
+  close(): Promise<void> {
+    return this.acquirer.close();
   }
 
   /** Claims a free slot, waiting up to waitMs for one; throws resource_busy when none frees in time. */

@@ -35,11 +35,13 @@ export class ResourceViewer {
   constructor(
     private readonly rpc: TemporalRpc,
     private readonly resourceCapacities: Record<string, number>,
+    /** The capacity in force from the resource's capacity record, when it has one. */
+    private readonly capacityInForce: (resource: string) => Promise<number | undefined>,
   ) {}
 
   /** The permits held on a resource. */
   async view(resource: string, requestedCapacity: number | undefined): Promise<ResourceView> {
-    const capacity = this.resourceCapacities[resource] ?? requestedCapacity;
+    const capacity = this.resourceCapacities[resource] ?? requestedCapacity ?? (await this.capacityInForce(resource));
     if (capacity !== undefined && capacity <= DIRECT_VIEW_MAX_CAPACITY) {
       const slots = Array.from({ length: capacity }, (_, slot) => slot);
       const held = await mapWithConcurrency(slots, DESCRIBES_AT_ONCE, (slot) => this.describeSlot(resource, slot));

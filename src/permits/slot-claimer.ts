@@ -130,4 +130,15 @@ export class SlotClaimer {
       return false;
     }
   }
+
+  /** Ends a claim that must not be delivered; a run that has already closed needs nothing. */
+  async withdraw(permit: Permit, reason: string): Promise<void> {
+    const { rpc, log } = this.options;
+    try {
+      await rpc.call(() => rpc.client.workflow.getHandle(permit.workflowId, permit.runId).terminate(reason));
+      log.info({ resource: permit.resource, slot: permit.slot, runId: permit.runId }, reason);
+    } catch (error) {
+      log.warn({ err: error, runId: permit.runId }, 'could not end an undelivered claim; its lease will end it');
+    }
+  }
 }

@@ -79,3 +79,23 @@ export const renewUpdate = defineUpdate<RenewResult, [RenewRequest]>('renew');
 
 /** Release for holders that are workflows themselves; they cannot terminate another workflow. */
 export const releaseSignal = defineSignal('release');
+
+export interface ConfirmCapacityInput {
+  resource: string;
+  /** The capacity the workflow claimed its slot under. */
+  capacity: number;
+}
+
+/** ok: the claim stands; otherwise another capacity is in force and the claim must be given back. */
+export type ConfirmCapacityResult = { ok: true } | { ok: false; capacityInForce: number; message: string };
+
+/**
+ * Activities the lock service's workers run for workflow callers: the workflow-side Semaphore
+ * confirms each claim against the resource's capacity record, as the HTTP path does.
+ */
+export interface CapacityActivities {
+  confirmPermitCapacity(input: ConfirmCapacityInput): Promise<ConfirmCapacityResult>;
+}
+
+/** ApplicationFailure type the Semaphore throws when the capacity it was given is not the one in force. */
+export const CAPACITY_CONFLICT = 'CapacityConflict';

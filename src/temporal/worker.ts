@@ -75,6 +75,8 @@ export interface PermitWorkerOptions {
   namespace: string;
   taskQueue: string;
   workflowBundle: WorkflowBundleOption;
+  /** Activities this worker runs for workflow callers (the Semaphore's capacity confirmations). */
+  activities?: object;
 }
 
 export interface PermitWorker {
@@ -92,6 +94,7 @@ export async function createPermitWorker(options: PermitWorkerOptions): Promise<
       namespace: options.namespace,
       taskQueue: options.taskQueue,
       workflowBundle: options.workflowBundle,
+      activities: options.activities,
       // Permit workflows only wait on timers and messages; a short grace lets shutdown finish promptly.
       shutdownGraceTime: '5s',
     });

@@ -110,7 +110,7 @@ test('a second Ctrl-C after the copy window forces a quick exit, and the dev ser
 
   signalGroup(service, 'SIGINT');
   const shuttingDown = await service.waitForLog('"shutting down"', (line) => line.msg === 'shutting down', 30_000);
-  await service.waitForLog('shutdown waiting for the request in flight', (line) => line.phase === 'stop waiting acquires', 30_000);
+  await service.waitForLog('shutdown waiting for the request in flight', (line) => line.phase === 'stop waiting acquires and background calls', 30_000);
   // A repeat counts as "pressed again" only once the copy window the service announced has passed;
   // this waits out that window itself, the behaviour under test (a service without one announces none).
   const windowMs = Number(shuttingDown.copiesWithinMs ?? 0);

@@ -13,7 +13,7 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 
 /** The phases of LockService.stop(), in the order they must run: requests first, the embedded server last. */
 export const SHUTDOWN_PHASES = [
-  'stop waiting acquires',
+  'stop waiting acquires and background calls',
   'close HTTP server (in-flight requests finish)',
   'shut down Temporal worker',
   'close worker connection',

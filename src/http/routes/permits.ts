@@ -30,7 +30,7 @@ export const permitRoutes: FastifyPluginAsyncZod<PermitRoutesOptions> = async (a
       response: {
         201: AcquiredPermitSchema.describe('Permit granted'),
         400: ErrorSchema,
-        409: ErrorSchema.describe('resource_busy (with Retry-After) or capacity_conflict'),
+        409: ErrorSchema.describe('resource_busy (with Retry-After), or capacity_conflict naming the capacity in force in `capacity`'),
         503: ErrorSchema.describe('temporal_unavailable, shutting_down, or too_many_waiters (MAX_WAITERS_PER_RESOURCE), with Retry-After'),
       },
     },

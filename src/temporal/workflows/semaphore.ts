@@ -5,6 +5,7 @@ import {
   ParentClosePolicy,
   WorkflowIdReusePolicy,
   log,
+  proxyActivities,
   sleep,
   startChild,
   workflowInfo,
@@ -12,11 +13,13 @@ import {
 } from '@temporalio/workflow';
 import { permitWorkflowId, shuffledSlots } from '../permit-id.js';
 import {
+  CAPACITY_CONFLICT,
   DEFAULT_MAX_RENEWALS,
   PERMIT_HISTORY_BUDGET,
   PERMIT_WORKFLOW_TASK_TIMEOUT_MS,
   permitMemo,
   releaseSignal,
+  type CapacityActivities,
   type PermitOutcome,
   type PermitWorkflowInput,
 } from '../messages.js';
@@ -37,6 +40,11 @@ export interface SemaphoreOptions {
    * limit of 51,200 per run. acquire() also stops when Temporal suggests continuing as new.
    */
   waitHistoryBudget?: number;
+  /**
+   * Task queue of the lock service's workers, which confirm each claim against the resource's
+   * capacity record; default: this workflow's own task queue.
+   */
+  serviceTaskQueue?: string;
 }
 
 /** The ApplicationFailure type acquire() throws when waiting longer would grow the history past its budget. */
@@ -53,6 +61,14 @@ export function isWaitBudgetSpent(error: unknown): boolean {
 /** History events one round may add: a try is a child start and its failure plus a workflow task, and so is the sleep. */
 const EVENTS_PER_TRY = 5;
 
+/**
+ * True for the failure acquire() throws when the Semaphore's capacity is not the one in force for
+ * the resource (its holders have another; see the service's capacity rule). No permit is held.
+ */
+export function isCapacityConflict(error: unknown): boolean {
+  return error instanceof ApplicationFailure && error.type === CAPACITY_CONFLICT;
+}
+
 export interface WorkflowPermit {
   resource: string;
   slot: number;
@@ -67,7 +83,10 @@ export interface WorkflowPermit {
  * It claims the same `permit:<resource>:<slot>` IDs as the HTTP service, so both kinds share one limit.
  */
 export class Semaphore {
-  private readonly options: Required<Omit<SemaphoreOptions, 'holder'>> & { holder: string | null };
+  private readonly options: Required<Omit<SemaphoreOptions, 'holder' | 'serviceTaskQueue'>> & {
+    holder: string | null;
+    serviceTaskQueue: string | undefined;
+  };
 
   constructor(
     readonly resource: string,
@@ -82,6 +101,7 @@ export class Semaphore {
       waitHistoryBudget: 10_000,
       ...options,
       holder: options.holder ?? null,
+      serviceTaskQueue: options.serviceTaskQueue,
     };
   }
 
@@ -146,13 +166,35 @@ export class Semaphore {
           // The same bound as the service's runs: an acquire that ends an expired run relies on it.
           workflowTaskTimeout: PERMIT_WORKFLOW_TASK_TIMEOUT_MS,
         });
-        return { resource: this.resource, slot, runId: handle.firstExecutionRunId, workflowId, handle };
+        const permit = { resource: this.resource, slot, runId: handle.firstExecutionRunId, workflowId, handle };
+        await this.confirmCapacity(permit);
+        return permit;
       } catch (error) {
         if (error instanceof WorkflowExecutionAlreadyStartedError) continue;
         throw error;
       }
     }
     return undefined;
+  }
+
+  /**
+   * A claim counts only once the lock service has confirmed it against the resource's capacity
+   * record, as it does for its own claims: callers that disagree on the capacity are never both
+   * granted. A claim under a capacity not in force is given back before acquire() returns.
+   */
+  private async confirmCapacity(permit: WorkflowPermit): Promise<void> {
+    const { capacity, serviceTaskQueue } = this.options;
+    const { confirmPermitCapacity } = proxyActivities<CapacityActivities>({
+      taskQueue: serviceTaskQueue ?? workflowInfo().taskQueue,
+      startToCloseTimeout: '30s',
+      // Temporal unavailable, or a capacity change still settling: ask again, while holding the claim.
+      retry: { initialInterval: '200ms', maximumInterval: '5s' },
+      scheduleToCloseTimeout: '10m',
+    });
+    const verdict = await confirmPermitCapacity({ resource: this.resource, capacity });
+    if (verdict.ok) return;
+    await this.release(permit);
+    throw ApplicationFailure.nonRetryable(verdict.message, CAPACITY_CONFLICT, { capacityInForce: verdict.capacityInForce });
   }
 
   /**
