@@ -18,6 +18,11 @@ export function grpcCode(error: unknown): number | undefined {
   return undefined;
 }
 
+/** True for a failure that says only "Temporal cannot answer now" (503 temporal_unavailable), so a retry may succeed. */
+export function isTransientTemporalError(error: unknown): error is DomainError {
+  return error instanceof DomainError && error.code === 'temporal_unavailable';
+}
+
 /**
  * Turns a Temporal failure that is not part of the permit protocol into a DomainError:
  * an unreachable or overloaded server becomes 503 with Retry-After; anything else stays a 500.
