@@ -8,6 +8,9 @@ const UNAVAILABLE_CODES: ReadonlyMap<number, string> = new Map([
   [14, 'UNAVAILABLE'],
 ]);
 
+/** gRPC NOT_FOUND: raw workflowService calls throw it for a run or workflow ID the server does not have. */
+export const GRPC_NOT_FOUND = 5;
+
 /** The gRPC status code anywhere in an error's cause chain, if there is one. */
 export function grpcCode(error: unknown): number | undefined {
   for (let current = error, depth = 0; current && depth < 5; depth++) {
