@@ -31,7 +31,8 @@ async function temporalClient(t: TestContext): Promise<Client> {
 
 /** The pid of the worker that completed the run's most recent workflow task (its identity is pid@host). */
 async function lastWorkflowTaskPid(client: Client, workflowId: string, runId: string): Promise<number | undefined> {
-  const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+  const handle = client.workflow.getHandle(workflowId, runId);
+  const history = await client.connection.withDeadline(Date.now() + 5_000, () => handle.fetchHistory());
   const completed = (history.events ?? []).filter((event) => event.workflowTaskCompletedEventAttributes);
   const identity = completed.at(-1)?.workflowTaskCompletedEventAttributes?.identity;
   return identity ? Number(identity.split('@')[0]) : undefined;
