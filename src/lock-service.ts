@@ -82,7 +82,14 @@ export async function startLockService(config: Config, log: Logger, options: Loc
     cleanups.push({ name: 'close Temporal client connection', run: () => connection.close() });
     const client = new Client({ connection, namespace: config.temporal.namespace });
     // Waiters park long-polls on slots; a connection of their own keeps those off the acquire path.
-    const watchConnection = await Connection.connect({ ...connectionOptions, connectTimeout: config.temporal.rpcTimeoutMs });
+    // Without the SDK's retry interceptor: a watch that fails must fail now, so its wait queue
+    // reopens it on its own back-off (the SDK would retry it for ~20 s unseen), and the SDK's retry
+    // timers ignore an aborted call, so one pending at shutdown would call into the closed connection.
+    const watchConnection = await Connection.connect({
+      ...connectionOptions,
+      connectTimeout: config.temporal.rpcTimeoutMs,
+      interceptors: [],
+    });
     cleanups.push({ name: 'close slot-watch connection', run: () => watchConnection.close() });
     const watchClient = new Client({ connection: watchConnection, namespace: config.temporal.namespace });
 

@@ -1,14 +1,9 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
-import { createLogger } from '../../src/logger.js';
-import { startDevServer, type DevServer } from '../../src/temporal/dev-server.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { until } from '../helpers/metrics.js';
-import { freePort, testCliPath } from '../helpers/process.js';
+import { startPrivateTemporal } from '../helpers/private-temporal.js';
 import { startTestService, testTemporalAddress, uniqueResource } from '../helpers/service.js';
 
 // The reported sequence: a release's terminate commits on the server, its answer is lost on the
@@ -56,22 +51,9 @@ test('a release whose terminate committed but whose answer was lost to a reset c
   assert.equal((await service.call('POST', `/resources/${resource}/acquire`, { leaseMs: 5_000 })).status, 201);
 });
 
-test('a release whose terminate committed just before Temporal was SIGKILLed answers 204 once Temporal is back, not 410 released', { timeout: 90_000 }, async (t) => {
-  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'lock-service-lost-release-'));
-  const port = await freePort();
-  const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
-  const startServer = () =>
-    startDevServer({ cliPath: testCliPath(), dataDir, port, uiPort: 0, namespace: 'default', readyTimeoutMs: 60_000, log });
-  let server: DevServer = await startServer();
-  const stopServer = async () => {
-    await server.stop();
-    await fs.rm(dataDir, { recursive: true, force: true });
-  };
-
-  const proxy = await startFaultProxy(t, server.address).catch(async (error: unknown) => {
-    await stopServer();
-    throw error;
-  });
+test('a release whose terminate committed just before Temporal was SIGKILLed answers 204 once Temporal is back, not 410 released', { timeout: 300_000 }, async (t) => {
+  const temporal = await startPrivateTemporal();
+  const proxy = await startFaultProxy(t, temporal.address);
   const service = await startTestService(t, {
     TEMPORAL_ADDRESS: proxy.address,
     // Long enough for the SDK's retries to outlast the server's restart, as with a cluster whose
@@ -79,12 +61,12 @@ test('a release whose terminate committed just before Temporal was SIGKILLed ans
     TEMPORAL_RPC_TIMEOUT_MS: '30000',
     SHUTDOWN_TIMEOUT_MS: '5000',
   }).catch(async (error: unknown) => {
-    await stopServer();
+    await temporal.stop();
     throw error;
   });
   // Registered after the service's own after-hook, so the service stops before its server.
-  t.after(stopServer);
-  const client = await directClient(t, server.address);
+  t.after(temporal.stop);
+  const client = await directClient(t, temporal.address);
 
   const resource = uniqueResource('lost-release-restart');
   const held = await service.call('POST', `/resources/${resource}/acquire`, { leaseMs: 600_000 });
@@ -94,10 +76,9 @@ test('a release whose terminate committed just before Temporal was SIGKILLed ans
   proxy.swallowAnswers(true);
   const releasing = service.call('DELETE', `/permits/${runId}`);
   await untilTerminated(client, workflowId, runId);
-  process.kill(server.pid, 'SIGKILL');
-  await server.stop();
+  await temporal.kill();
   proxy.swallowAnswers(false);
-  server = await startServer();
+  await temporal.restart();
 
   const released = await releasing;
   assert.equal(released.status, 204, JSON.stringify(released.body));
