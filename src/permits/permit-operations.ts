@@ -13,7 +13,7 @@ import { maxHoldExceeded, permitEnded, permitNotFound, type PermitEndState } fro
 import { endStateOf, heldPermitOf, type HeldPermit, type Permit } from './permit.js';
 import type { PermitLocator } from './permit-locator.js';
 import type { TemporalRpc } from './temporal-rpc.js';
-import { GRPC_NOT_FOUND, grpcCode, toDomainError } from './temporal-errors.js';
+import { GRPC_NOT_FOUND, grpcCode, isTransientTemporalError, toDomainError } from './temporal-errors.js';
 
 export interface PermitOperationsOptions {
   rpc: TemporalRpc;
@@ -61,16 +61,20 @@ export class PermitOperations {
   }
 
   /**
-   * A terminate whose answer was lost (a reset connection, a Temporal restart) is retried by the SDK,
-   * and the retry finds the run closed, by that very terminate. Only the close record tells this
-   * from a permit someone else ended; it is read only when the terminate found the run closed.
+   * A terminate can take effect and still fail for its caller: its answer is lost to a broken
+   * connection or a Temporal restart and the SDK's retry finds the run closed (by that very
+   * terminate), or the answer comes after the deadline. Only the run's close record tells this from
+   * a permit someone else ended; it is read only after such a failure.
    */
   private async endedByThisRelease(error: unknown, workflowId: string, runId: string, reason: string): Promise<boolean> {
-    if (!(error instanceof WorkflowNotFoundError)) return false;
+    const closed = error instanceof WorkflowNotFoundError;
+    if (!closed && !isTransientTemporalError(toDomainError(error))) return false;
     let closeEvent;
     try {
       closeEvent = await closeEventOf(this.options.rpc, workflowId, runId);
     } catch (readError) {
+      // Still no answer after a timeout: the timeout is the answer (503), and the caller may retry.
+      if (!closed) return false;
       // No record left (retention removed the run): explainFailure says what is known. Any other
       // failure: nobody can say who ended it, so the caller hears 503 and may retry.
       if (grpcCode(readError) === GRPC_NOT_FOUND) return false;

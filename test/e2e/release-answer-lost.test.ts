@@ -51,6 +51,28 @@ test('a release whose terminate committed but whose answer was lost to a reset c
   assert.equal((await service.call('POST', `/resources/${resource}/acquire`, { leaseMs: 5_000 })).status, 201);
 });
 
+test('a release whose terminate committed but whose answer came after the RPC deadline answers 204, not 503', { timeout: 120_000 }, async (t) => {
+  const proxy = await startFaultProxy(t, testTemporalAddress());
+  const rpcTimeoutMs = 1_000;
+  const service = await startTestService(t, { TEMPORAL_ADDRESS: proxy.address, TEMPORAL_RPC_TIMEOUT_MS: String(rpcTimeoutMs) });
+  const client = await directClient(t, testTemporalAddress());
+  const resource = uniqueResource('late-release');
+  const held = await service.call('POST', `/resources/${resource}/acquire`, { leaseMs: 60_000 });
+  assert.equal(held.status, 201, JSON.stringify(held.body));
+  const { runId, workflowId } = held.body;
+
+  // Each way takes 0.7 s: the terminate reaches the server at 0.7 s and commits, its answer would be
+  // back at 1.4 s, past the 1 s deadline. The SDK does not retry a DEADLINE_EXCEEDED.
+  proxy.setDelay(700);
+  const releasing = service.call('DELETE', `/permits/${runId}`);
+  await untilTerminated(client, workflowId, runId);
+  proxy.setDelay(0);
+
+  const released = await releasing;
+  assert.equal(released.status, 204, JSON.stringify(released.body));
+  assert.equal((await service.call('POST', `/resources/${resource}/acquire`, { leaseMs: 5_000 })).status, 201);
+});
+
 test('a release whose terminate committed just before Temporal was SIGKILLed answers 204 once Temporal is back, not 410 released', { timeout: 300_000 }, async (t) => {
   const temporal = await startPrivateTemporal();
   const proxy = await startFaultProxy(t, temporal.address);
