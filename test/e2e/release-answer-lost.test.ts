@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
-import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { until } from '../helpers/metrics.js';
 import { startPrivateTemporal } from '../helpers/private-temporal.js';
-import { startTestService, testTemporalAddress, uniqueResource } from '../helpers/service.js';
+import { startServiceBehindProxy } from '../helpers/service-behind-proxy.js';
+import { testTemporalAddress, uniqueResource } from '../helpers/service.js';
 
 // The reported sequence: a release's terminate commits on the server, its answer is lost on the
 // way back (the connection breaks, or Temporal is killed), the SDK retries the terminate, and the
@@ -26,8 +26,7 @@ async function untilTerminated(client: Client, workflowId: string, runId: string
 }
 
 test('a release whose terminate committed but whose answer was lost to a reset connection answers 204, not 410 released', { timeout: 120_000 }, async (t) => {
-  const proxy = await startFaultProxy(t, testTemporalAddress());
-  const service = await startTestService(t, { TEMPORAL_ADDRESS: proxy.address });
+  const { service, proxy } = await startServiceBehindProxy(t, testTemporalAddress());
   const client = await directClient(t, testTemporalAddress());
   const resource = uniqueResource('lost-release');
   const held = await service.call('POST', `/resources/${resource}/acquire`, { leaseMs: 60_000 });
@@ -52,9 +51,7 @@ test('a release whose terminate committed but whose answer was lost to a reset c
 });
 
 test('a release whose terminate committed but whose answer came after the RPC deadline answers 204, not 503', { timeout: 120_000 }, async (t) => {
-  const proxy = await startFaultProxy(t, testTemporalAddress());
-  const rpcTimeoutMs = 1_000;
-  const service = await startTestService(t, { TEMPORAL_ADDRESS: proxy.address, TEMPORAL_RPC_TIMEOUT_MS: String(rpcTimeoutMs) });
+  const { service, proxy } = await startServiceBehindProxy(t, testTemporalAddress(), { TEMPORAL_RPC_TIMEOUT_MS: '1000' });
   const client = await directClient(t, testTemporalAddress());
   const resource = uniqueResource('late-release');
   const held = await service.call('POST', `/resources/${resource}/acquire`, { leaseMs: 60_000 });
@@ -75,9 +72,7 @@ test('a release whose terminate committed but whose answer came after the RPC de
 
 test('a release whose terminate committed just before Temporal was SIGKILLed answers 204 once Temporal is back, not 410 released', { timeout: 300_000 }, async (t) => {
   const temporal = await startPrivateTemporal();
-  const proxy = await startFaultProxy(t, temporal.address);
-  const service = await startTestService(t, {
-    TEMPORAL_ADDRESS: proxy.address,
+  const { service, proxy } = await startServiceBehindProxy(t, temporal.address, {
     // Long enough for the SDK's retries to outlast the server's restart, as with a cluster whose
     // frontend comes back within the deadline.
     TEMPORAL_RPC_TIMEOUT_MS: '30000',

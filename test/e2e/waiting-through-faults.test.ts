@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { metric, until, untilWaiting } from '../helpers/metrics.js';
 import { startPrivateTemporal } from '../helpers/private-temporal.js';
+import { startServiceBehindProxy } from '../helpers/service-behind-proxy.js';
 import { startTestService, testTemporalAddress, uniqueResource, type TestResponse, type TestService } from '../helpers/service.js';
 
 // A fault proxy between the service and Temporal stalls all traffic for longer than the RPC
@@ -12,15 +12,12 @@ import { startTestService, testTemporalAddress, uniqueResource, type TestRespons
 const RPC_TIMEOUT_MS = 1_000;
 
 /** A service whose every Temporal connection (client, slot watches, worker) runs through a fault proxy. */
-async function serviceBehindProxy(t: TestContext): Promise<{ service: TestService; proxy: FaultProxy }> {
-  const proxy = await startFaultProxy(t, testTemporalAddress());
-  const service = await startTestService(t, {
-    TEMPORAL_ADDRESS: proxy.address,
+function serviceBehindProxy(t: TestContext) {
+  return startServiceBehindProxy(t, testTemporalAddress(), {
     TEMPORAL_RPC_TIMEOUT_MS: String(RPC_TIMEOUT_MS),
     // Frequent probe passes, so one runs soon after the stall begins.
     WAIT_PROBE_MS: '100',
   });
-  return { service, proxy };
 }
 
 const passes = async (service: TestService) =>
