@@ -7,8 +7,8 @@ import {
 } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Metrics, PermitOperation } from '../metrics.js';
-import { closeEventOf, terminatedWithReason } from './close-record.js';
 import { LEASE_EXPIRED, MAX_HOLD_EXCEEDED, renewUpdate } from '../temporal/messages.js';
+import { closeEventOf, terminatedWithReason } from './close-record.js';
 import { maxHoldExceeded, permitEnded, permitNotFound, type PermitEndState } from './errors.js';
 import { endStateOf, heldPermitOf, type HeldPermit, type Permit } from './permit.js';
 import type { PermitLocator } from './permit-locator.js';
