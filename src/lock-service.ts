@@ -89,8 +89,10 @@ export async function startLockService(config: Config, log: Logger, options: Loc
 
     const metrics = new Metrics();
     // Waiters park long-polls on slots, and capacity records are followed by long-polls; a connection
-    // of their own keeps those off the acquire path. Its callers retry on their own, so it has none
-    // of the SDK's retry interceptor, whose back-off timers would otherwise fire after close.
+    // of their own keeps those off the acquire path. Without the SDK's retry interceptor: a watch that
+    // fails must fail now, so its owner reopens it on its own back-off (the SDK would retry it for
+    // ~20 s unseen), and the SDK's retry timers ignore an aborted call, so one pending at shutdown
+    // would call into the closed connection.
     const watchConnection = await Connection.connect({
       ...connectionOptions,
       connectTimeout: config.temporal.rpcTimeoutMs,

@@ -68,6 +68,18 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly waitPassErrors = new Counter({
+    name: 'lock_wait_pass_errors_total',
+    help: 'Slot search passes for waiters that failed with a Temporal error; on a transient one the waiters keep waiting',
+    registers: [this.registry],
+  });
+
+  readonly slotWatchErrors = new Counter({
+    name: 'lock_slot_watch_errors_total',
+    help: 'Slot watches that failed (Temporal unreachable, a deadline, a reset connection); they are reopened after a pause',
+    registers: [this.registry],
+  });
+
   readonly permitOperations = new Counter({
     name: 'lock_permit_operations_total',
     help: 'Release, renew and status calls by outcome (ok, ended, not_found, refused, error)',

@@ -4,7 +4,14 @@ import type { Config } from '../config.js';
 import type { AcquireOutcome, Metrics } from '../metrics.js';
 import { parsePermitWorkflowId, permitWorkflowId } from '../temporal/permit-id.js';
 import { CapacityRecords, anySlotHeldDirect } from './capacity-records.js';
-import { DomainError, capacityConflict, resourceBusy, shuttingDown, tooManyWaiters } from './errors.js';
+import {
+  DomainError,
+  capacityConflict,
+  resourceBusy,
+  shuttingDown,
+  tooManyWaiters,
+  waitEndedUnavailable,
+} from './errors.js';
 import { LeaseTakeover } from './lease-takeover.js';
 import type { Permit } from './permit.js';
 import { SlotClaimer, type SlotRequest } from './slot-claimer.js';
@@ -176,7 +183,12 @@ export class Acquirer {
     const stop = request.signal ? AbortSignal.any([request.signal, this.closing.signal]) : this.closing.signal;
     metrics.waiters.inc();
     try {
-      return await queue.wait(wanted, deadline, stop, () => (this.closing.signal.aborted ? shuttingDown() : busy()));
+      return await queue.wait(wanted, deadline, stop, ({ lastPassError }) => {
+        if (this.closing.signal.aborted) return shuttingDown();
+        // When the last search failed, nobody knows whether every slot is held: say what happened.
+        if (lastPassError && !request.signal?.aborted) return waitEndedUnavailable(resource, waitMs, lastPassError);
+        return busy();
+      });
     } finally {
       metrics.waiters.dec();
     }
@@ -201,9 +213,14 @@ export class Acquirer {
   private waitQueueHost(resource: string): WaitQueueHost {
     const { metrics, log } = this.options;
     return {
-      attempt: (wanted: SlotRequest, reason: PassReason) => {
+      attempt: async (wanted: SlotRequest, reason: PassReason) => {
         metrics.waitPasses.inc({ reason });
-        return this.searchSlots(resource, wanted, reason === 'probe' ? PROBE_PASS : FREED_PASS);
+        try {
+          return await this.searchSlots(resource, wanted, reason === 'probe' ? PROBE_PASS : FREED_PASS);
+        } catch (error) {
+          metrics.waitPassErrors.inc();
+          throw error;
+        }
       },
       hasFreedSlots: (capacity) => this.hints.get(resource, capacity).hasFreedSlots(),
       nextLeaseEndCheckAt: (capacity) => {
@@ -223,7 +240,13 @@ export class Acquirer {
       watchSlot: (slot, signal) => {
         if (!this.watcher.hasRoom()) return undefined;
         metrics.slotWatches.inc();
-        return this.watcher.untilClosed(permitWorkflowId(resource, slot), signal).finally(() => metrics.slotWatches.dec());
+        return this.watcher
+          .untilClosed(permitWorkflowId(resource, slot), signal)
+          .catch((error: unknown) => {
+            if (!signal.aborted) metrics.slotWatchErrors.inc();
+            throw error;
+          })
+          .finally(() => metrics.slotWatches.dec());
       },
       slotFreed: (slot) => this.hints.peek(resource)?.markFree(slot),
     };

@@ -81,6 +81,15 @@ export const renewalLimit = (message: string) => new DomainError('renewal_limit'
 export const temporalUnavailable = (detail: string) =>
   new DomainError('temporal_unavailable', 503, `Temporal is unavailable: ${detail}`, { retryAfterSeconds: 1 });
 
+/** A wait that ended at its deadline while the last search for a free slot had failed with `cause` (a 503). */
+export const waitEndedUnavailable = (resource: string, waitMs: number, cause: DomainError) =>
+  new DomainError(
+    'temporal_unavailable',
+    503,
+    `${cause.message}; the last search for a free slot of resource "${resource}" failed, and no slot was granted within waitMs ${waitMs}`,
+    { retryAfterSeconds: cause.extra.retryAfterSeconds ?? 1 },
+  );
+
 export const shuttingDown = () =>
   new DomainError('shutting_down', 503, 'the service is shutting down; retry on another replica', { retryAfterSeconds: 1 });
 

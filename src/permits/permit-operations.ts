@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   ApplicationFailure,
   WorkflowNotFoundError,
@@ -7,11 +8,12 @@ import {
 import type { Logger } from 'pino';
 import type { Metrics, PermitOperation } from '../metrics.js';
 import { LEASE_EXPIRED, MAX_HOLD_EXCEEDED, RENEWAL_LIMIT, renewUpdate } from '../temporal/messages.js';
+import { closeEventOf, terminatedWithReason } from './close-record.js';
 import { maxHoldExceeded, permitEnded, permitNotFound, renewalLimit, type PermitEndState } from './errors.js';
 import { endStateOf, heldPermitOf, type HeldPermit, type Permit } from './permit.js';
 import type { PermitLocator } from './permit-locator.js';
 import type { TemporalRpc } from './temporal-rpc.js';
-import { toDomainError } from './temporal-errors.js';
+import { GRPC_NOT_FOUND, grpcCode, isTransientTemporalError, toDomainError } from './temporal-errors.js';
 
 export interface PermitOperationsOptions {
   rpc: TemporalRpc;
@@ -36,10 +38,14 @@ export class PermitOperations {
   async release(runId: string): Promise<void> {
     const { rpc } = this.options;
     const workflowId = await this.workflowIdOrThrow(runId, 'release');
+    // A reason no other terminate gives: the run's close record then says whether this release ended it.
+    const reason = `${RELEASE_REASON} (release ${randomUUID()})`;
     try {
-      await rpc.call(() => rpc.client.workflow.getHandle(workflowId, runId).terminate(RELEASE_REASON));
+      await rpc.call(() => rpc.client.workflow.getHandle(workflowId, runId).terminate(reason));
     } catch (error) {
-      throw await this.explainFailure(error, 'release', workflowId, runId);
+      if (!(await this.endedByThisRelease(error, workflowId, runId, reason))) {
+        throw await this.explainFailure(error, 'release', workflowId, runId);
+      }
     }
     this.options.slotFreed(workflowId);
     if (!this.cachedWithinLease(runId)) {
@@ -52,6 +58,32 @@ export class PermitOperations {
     }
     this.count('release', 'ok');
     this.options.log.info({ runId, workflowId }, 'permit released');
+  }
+
+  /**
+   * A terminate can take effect and still fail for its caller: its answer is lost to a broken
+   * connection or a Temporal restart and the SDK's retry finds the run closed (by that very
+   * terminate), or the answer comes after the deadline. Only the run's close record tells this from
+   * a permit someone else ended; it is read only after such a failure.
+   */
+  private async endedByThisRelease(error: unknown, workflowId: string, runId: string, reason: string): Promise<boolean> {
+    const closed = error instanceof WorkflowNotFoundError;
+    if (!closed && !isTransientTemporalError(toDomainError(error))) return false;
+    let closeEvent;
+    try {
+      closeEvent = await closeEventOf(this.options.rpc, workflowId, runId);
+    } catch (readError) {
+      // Still no answer after a timeout: the timeout is the answer (503), and the caller may retry.
+      if (!closed) return false;
+      // No record left (retention removed the run): explainFailure says what is known. Any other
+      // failure: nobody can say who ended it, so the caller hears 503 and may retry.
+      if (grpcCode(readError) === GRPC_NOT_FOUND) return false;
+      this.count('release', 'error');
+      throw toDomainError(readError);
+    }
+    if (!terminatedWithReason(closeEvent, reason)) return false;
+    this.options.log.info({ runId, workflowId }, 'the release took effect, though its first answer was lost');
+    return true;
   }
 
   /** Extends the lease to now + leaseMs (default: the permit's lease length). */

@@ -1,19 +1,15 @@
 import type { Client } from '@temporalio/client';
-import proto from '@temporalio/proto';
-import { grpcCode } from './temporal-errors.js';
+import { CLOSE_EVENT_ONLY } from './close-record.js';
+import { GRPC_NOT_FOUND, grpcCode } from './temporal-errors.js';
 
 type HistoryRequest = Parameters<Client['workflowService']['getWorkflowExecutionHistory']>[0];
 type HistoryResponse = Awaited<ReturnType<Client['workflowService']['getWorkflowExecutionHistory']>>;
-
-const CLOSE_EVENT_ONLY = proto.temporal.api.enums.v1.HistoryEventFilterType.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT;
 
 // A slot's run closing (released anywhere, lease ended, max hold reached) is the moment a waiter can
 // have it. Temporal's history long-poll for the close event tells us that moment without polling.
 
 /** Long enough to outlast the server's long-poll (20 s by default), short enough to notice a dead connection. */
 const LONG_POLL_DEADLINE_MS = 60_000;
-/** gRPC NOT_FOUND: the workflow ID has never had a run, so nothing holds the slot. */
-const GRPC_NOT_FOUND = 5;
 
 /**
  * Watches slots for their current run to close, on a connection of its own so that parked long-polls
@@ -65,6 +61,7 @@ export class SlotWatcher {
           ),
         );
       } catch (error) {
+        // The workflow ID has never had a run, so nothing holds the slot.
         if (grpcCode(error) === GRPC_NOT_FOUND) return;
         throw error;
       }

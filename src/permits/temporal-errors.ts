@@ -8,6 +8,9 @@ const UNAVAILABLE_CODES: ReadonlyMap<number, string> = new Map([
   [14, 'UNAVAILABLE'],
 ]);
 
+/** gRPC NOT_FOUND: raw workflowService calls throw it for a run or workflow ID the server does not have. */
+export const GRPC_NOT_FOUND = 5;
+
 /** The gRPC status code anywhere in an error's cause chain, if there is one. */
 export function grpcCode(error: unknown): number | undefined {
   for (let current = error, depth = 0; current && depth < 5; depth++) {
@@ -16,6 +19,11 @@ export function grpcCode(error: unknown): number | undefined {
     current = (current as { cause?: unknown }).cause;
   }
   return undefined;
+}
+
+/** True for a failure that says only "Temporal cannot answer now" (503 temporal_unavailable), so a retry may succeed. */
+export function isTransientTemporalError(error: unknown): error is DomainError {
+  return error instanceof DomainError && error.code === 'temporal_unavailable';
 }
 
 /**

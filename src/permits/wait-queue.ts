@@ -1,6 +1,9 @@
 import type { Logger } from 'pino';
+import type { DomainError } from './errors.js';
 import type { Permit } from './permit.js';
+import { retryDelayMs, type Backoff } from './retry-delay.js';
 import type { SlotRequest } from './slot-claimer.js';
+import { isTransientTemporalError } from './temporal-errors.js';
 
 // The waiters of one resource on this replica. One pump serves them first come, first served, so
 // the Temporal calls spent on waiting depend on how often slots free, not on how many wait.
@@ -45,8 +48,21 @@ export interface WaitQueueOptions {
 
 /** When every busy slot is watched, a probe is only a safety net and runs this many times less often. */
 const WATCHED_PROBE_FACTOR = 5;
-/** After a watch fails (Temporal unreachable), new watches wait this long. */
-const WATCH_RETRY_MS = 1_000;
+/**
+ * After a pass fails with a transient Temporal error, the next one waits this long (doubling per
+ * failure in a row): soon enough that a one-off timeout costs the waiters little, slow enough that
+ * an outage costs at most one pass per resource every 2 s.
+ */
+const PASS_RETRY: Backoff = { firstMs: 100, maxMs: 2_000 };
+/** After a watch fails, watches are reopened this soon (doubling while they keep failing). */
+const WATCH_RETRY: Backoff = { firstMs: 100, maxMs: 2_000 };
+
+/**
+ * What a waiter's onGiveUp hears: the error of the queue's last pass when that pass failed (a
+ * transient Temporal error), so a wait that ends while Temporal cannot answer does not claim that
+ * every slot is held.
+ */
+export type GiveUpReason = { lastPassError: DomainError | undefined };
 
 interface Waiter {
   request: WaitRequest;
@@ -62,6 +78,14 @@ export class WaitQueue {
   private wakeUp: (() => void) | undefined;
   private readonly watches = new Map<number, AbortController>();
   private watchesPausedUntil = 0;
+  /** Watches that failed in a row; reset when a watch sees its run close. */
+  private watchFailures = 0;
+  private watchRetryTimer: NodeJS.Timeout | undefined;
+  /** Passes that failed in a row with a transient error, and the last one's error. */
+  private failedPasses = 0;
+  private lastPassError: DomainError | undefined;
+  /** The capacity the sleeping pump watches for, so a watch retry can reopen watches meanwhile. */
+  private sleepingCapacity: number | undefined;
 
   constructor(
     readonly resource: string,
@@ -75,10 +99,16 @@ export class WaitQueue {
   }
 
   /**
-   * Waits behind everyone already queued. Settles with a permit, or with `onGiveUp()`'s error when the
-   * deadline passes or the signal fires first; at that moment the waiter is out of the queue for good.
+   * Waits behind everyone already queued, through transient Temporal errors. Settles with a permit, or
+   * with `onGiveUp()`'s error when the deadline passes or the signal fires first; at that moment the
+   * waiter is out of the queue for good. Errors that are not transient settle every waiter at once.
    */
-  wait(request: WaitRequest, deadline: number, signal: AbortSignal, onGiveUp: () => Error): Promise<Permit> {
+  wait(
+    request: WaitRequest,
+    deadline: number,
+    signal: AbortSignal,
+    onGiveUp: (reason: GiveUpReason) => Error,
+  ): Promise<Permit> {
     return new Promise<Permit>((resolve, reject) => {
       const leave = () => {
         clearTimeout(timer);
@@ -90,7 +120,7 @@ export class WaitQueue {
       };
       const giveUp = () => {
         leave();
-        reject(onGiveUp());
+        reject(onGiveUp({ lastPassError: this.lastPassError }));
       };
       const waiter: Waiter = {
         request,
@@ -117,7 +147,7 @@ export class WaitQueue {
     this.wakeUp?.();
   }
 
-  /** Settles every waiter with the error (shutdown, or Temporal failing for all of them alike). */
+  /** Settles every waiter with the error (an error a retry cannot cure). */
   rejectAll(error: unknown): void {
     for (const waiter of [...this.waiters]) waiter.reject(error);
     this.wakeUp?.();
@@ -128,9 +158,24 @@ export class WaitQueue {
     try {
       // The first waiter has just tried every slot itself, so the pump starts by waiting for a change.
       for (let head = this.waiters[0]; head; head = this.waiters[0]) {
+        const { capacity } = head.request;
         let reason: PassReason = 'freed';
-        if (!this.wakePending && !this.host.hasFreedSlots(head.request.capacity)) {
-          reason = await this.sleep(head.request.capacity);
+        if (this.failedPasses > 0) {
+          // Back off even when a freed slot is known: its hint outlives the failed pass, and trying it
+          // again at once would spin for as long as Temporal cannot answer.
+          this.openWatches(capacity);
+          const woken = await this.sleep(capacity, retryDelayMs(this.failedPasses, PASS_RETRY));
+          if (!woken && !this.host.hasFreedSlots(capacity)) reason = 'probe';
+        } else if (!this.wakePending && !this.host.hasFreedSlots(capacity)) {
+          const everyBusySlotWatched = this.openWatches(capacity);
+          const meanMs = this.options.probeMs * (everyBusySlotWatched ? WATCHED_PROBE_FACTOR : 1);
+          // Jitter keeps the probes of several replicas from lining up.
+          const probeDelayMs = meanMs * (0.5 + Math.random() / 2);
+          const checkAt = this.host.nextLeaseEndCheckAt(capacity);
+          const checkDelayMs = checkAt === undefined ? Infinity : Math.max(0, checkAt - Date.now());
+          const [delayMs, timerReason]: [number, PassReason] =
+            checkDelayMs < probeDelayMs ? [checkDelayMs, 'lease_end'] : [probeDelayMs, 'probe'];
+          if (!(await this.sleep(capacity, delayMs))) reason = timerReason;
         }
         this.wakePending = false;
         await this.serveWhileSlotsFree(reason);
@@ -140,6 +185,8 @@ export class WaitQueue {
       this.rejectAll(error);
     } finally {
       this.pumping = false;
+      this.failedPasses = 0;
+      this.lastPassError = undefined;
       this.stopWatches();
       this.onIdle();
     }
@@ -152,35 +199,41 @@ export class WaitQueue {
       try {
         permit = await this.host.attempt(head.request, reason);
       } catch (error) {
-        // Temporal failing fails the same way for every waiter; they hear it now, not at their deadline.
-        this.rejectAll(error);
+        if (!isTransientTemporalError(error)) {
+          // A retry cannot cure it, and it would fail the same way for every waiter: they hear it now.
+          this.rejectAll(error);
+          return;
+        }
+        // One timeout or a short outage: the waiters keep their places and their own deadlines.
+        this.failedPasses++;
+        this.lastPassError = error;
+        this.options.log.warn(
+          { err: error, resource: this.resource, failedPasses: this.failedPasses, waiters: this.waiters.length },
+          'a slot search for waiters failed; they keep waiting and the pump retries after a pause',
+        );
         return;
       }
+      this.failedPasses = 0;
+      this.lastPassError = undefined;
       if (!permit) return;
       if (this.waiters[0] === head) head.resolve(permit);
       else this.host.discard(permit); // the waiter left (deadline or hang-up) while its slot was being claimed
     }
   }
 
-  /** Parks the pump until a slot is seen freed or the next probe is due. */
-  private sleep(capacity: number): Promise<PassReason> {
-    const everyBusySlotWatched = this.openWatches(capacity);
-    const meanMs = this.options.probeMs * (everyBusySlotWatched ? WATCHED_PROBE_FACTOR : 1);
-    // Jitter keeps the probes of several replicas from lining up.
-    const probeDelayMs = meanMs * (0.5 + Math.random() / 2);
-    const checkAt = this.host.nextLeaseEndCheckAt(capacity);
-    const checkDelayMs = checkAt === undefined ? Infinity : Math.max(0, checkAt - Date.now());
-    const [delayMs, timerReason]: [number, PassReason] =
-      checkDelayMs < probeDelayMs ? [checkDelayMs, 'lease_end'] : [probeDelayMs, 'probe'];
-    return new Promise<PassReason>((resolve) => {
-      const timer = setTimeout(() => finish(timerReason), delayMs);
-      const finish = (reason: PassReason) => {
+  /** Parks the pump for delayMs; true when woken earlier (a slot seen freed, or the last waiter gone). */
+  private sleep(capacity: number, delayMs: number): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => finish(false), delayMs);
+      const finish = (woken: boolean) => {
         clearTimeout(timer);
         this.wakeUp = undefined;
-        resolve(reason);
+        this.sleepingCapacity = undefined;
+        resolve(woken);
       };
-      this.wakeUp = () => finish('freed');
-      if (this.wakePending || this.waiters.length === 0) finish('freed');
+      this.wakeUp = () => finish(true);
+      this.sleepingCapacity = capacity;
+      if (this.wakePending || this.waiters.length === 0) finish(true);
     });
   }
 
@@ -195,24 +248,53 @@ export class WaitQueue {
       const watch = this.host.watchSlot(slot, controller.signal);
       if (!watch) break;
       this.watches.set(slot, controller);
+      const openedAt = Date.now();
       void watch.then(
         () => {
           this.watches.delete(slot);
+          this.watchFailures = 0;
           this.host.slotFreed(slot);
           this.wake();
         },
         (error: unknown) => {
           this.watches.delete(slot);
           if (controller.signal.aborted) return;
-          this.watchesPausedUntil = Date.now() + WATCH_RETRY_MS;
-          this.options.log.warn({ err: error, resource: this.resource, slot }, 'slot watch failed; probing instead');
+          this.watchFailed(slot, error, Date.now() - openedAt);
         },
       );
     }
     return wanted.length > 0 && wanted.length === capacity && wanted.every((slot) => this.watches.has(slot));
   }
 
+  /**
+   * A watch broke (a timeout, a reset connection): its slot is unwatched, and the pump may be parked
+   * for a long probe interval that counted on it. Watches are reopened after a short pause that grows
+   * while they keep failing, rather than at the pump's next probe.
+   */
+  private watchFailed(slot: number, error: unknown, openForMs: number): void {
+    // A watch that had been parked a long while before it broke says nothing about the one before it.
+    this.watchFailures = openForMs > WATCH_RETRY.maxMs ? 1 : this.watchFailures + 1;
+    const delayMs = retryDelayMs(this.watchFailures, WATCH_RETRY);
+    this.options.log.warn(
+      { err: error, resource: this.resource, slot, watchFailures: this.watchFailures, retryInMs: Math.round(delayMs) },
+      'slot watch failed; reopening it after a pause',
+    );
+    if (this.watchRetryTimer) return; // a reopen is already due, for every unwatched slot at once
+    this.watchesPausedUntil = Date.now() + delayMs;
+    this.watchRetryTimer = setTimeout(() => {
+      this.watchRetryTimer = undefined;
+      // Lifted here rather than left to the clock: a timer may fire a millisecond before Date.now() reaches it.
+      this.watchesPausedUntil = 0;
+      // A pump that is making a pass reopens them when it next parks.
+      if (this.sleepingCapacity !== undefined) this.openWatches(this.sleepingCapacity);
+    }, delayMs);
+  }
+
   private stopWatches(): void {
+    clearTimeout(this.watchRetryTimer);
+    this.watchRetryTimer = undefined;
+    this.watchesPausedUntil = 0;
+    this.watchFailures = 0;
     for (const controller of this.watches.values()) controller.abort();
     this.watches.clear();
   }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
+import { temporalUnavailable } from '../../src/permits/errors.js';
 import type { Permit } from '../../src/permits/permit.js';
 import { WaitQueue, type PassReason, type WaitQueueHost } from '../../src/permits/wait-queue.js';
 
@@ -112,17 +113,146 @@ test('a permit claimed for a waiter who left meanwhile is handed back, not given
   assert.equal((await next).runId, 'for-next');
 });
 
-test('an error from Temporal reaches every waiter at once', async () => {
+test('a transient Temporal error in a pass keeps every waiter in its place, and a later pass grants in order', async () => {
   const script = scriptedHost();
-  const failing: WaitQueueHost = { ...script.host, attempt: async () => Promise.reject(new Error('unavailable')) };
+  let failNext = true;
+  const host: WaitQueueHost = {
+    ...script.host,
+    attempt: (...args) => {
+      if (!failNext) return script.host.attempt(...args);
+      failNext = false;
+      return Promise.reject(temporalUnavailable('DEADLINE_EXCEEDED'));
+    },
+  };
+  const queue = new WaitQueue('r', host, options, () => {});
+  const never = new AbortController().signal;
+  const settled: string[] = [];
+  const first = queue.wait(request, Date.now() + 5_000, never, busy);
+  const second = queue.wait(request, Date.now() + 5_000, never, busy);
+  for (const [name, waiter] of [['first', first], ['second', second]] as const) {
+    waiter.then(
+      () => settled.push(`${name} granted`),
+      (error: Error) => settled.push(`${name} failed: ${error.message}`),
+    );
+  }
+  queue.wake();
+  // The pass after the failed one is the fact that the queue carried on.
+  await script.freeOne(permit('a'));
+  await script.freeOne(permit('b'));
+  assert.equal((await first).runId, 'a');
+  assert.equal((await second).runId, 'b');
+  assert.deepEqual(settled, ['first granted', 'second granted']);
+});
+
+test('an error a retry cannot cure still reaches every waiter at once', async () => {
+  const script = scriptedHost();
+  const failing: WaitQueueHost = { ...script.host, attempt: async () => Promise.reject(new Error('bug')) };
   let idle = false;
   const queue = new WaitQueue('r', failing, options, () => (idle = true));
   const never = new AbortController().signal;
   const waiters = [queue.wait(request, Date.now() + 5_000, never, busy), queue.wait(request, Date.now() + 5_000, never, busy)];
   queue.wake();
-  for (const waiter of waiters) await assert.rejects(waiter, /unavailable/);
+  for (const waiter of waiters) await assert.rejects(waiter, /bug/);
   await sleep(5);
   assert.equal(idle, true, 'the queue reports itself idle once empty');
+});
+
+test('while passes keep failing the pump backs off instead of spinning, and the waiter hears the last failure at its deadline', async () => {
+  let attempts = 0;
+  const host: WaitQueueHost = {
+    ...scriptedHost().host,
+    attempt: async () => {
+      attempts++;
+      return Promise.reject(temporalUnavailable('DEADLINE_EXCEEDED'));
+    },
+    // A slot seen freed keeps its hint through failed passes: the pump must not take that as a reason to retry at once.
+    hasFreedSlots: () => true,
+  };
+  const queue = new WaitQueue('r', host, options, () => {});
+  const started = Date.now();
+  const heard: Array<Error | undefined> = [];
+  const waiting = queue.wait(request, started + 1_000, new AbortController().signal, ({ lastPassError }) => {
+    heard.push(lastPassError);
+    return new Error(lastPassError ? `unavailable: ${lastPassError.message}` : 'busy');
+  });
+  await assert.rejects(waiting, /unavailable: Temporal is unavailable: DEADLINE_EXCEEDED/);
+  assert.ok(Date.now() - started >= 995, `the waiter was answered after ${Date.now() - started} ms, before its deadline`);
+  assert.equal(heard.length, 1);
+  // Back-off from 100 ms, doubling: about 4 passes in a second; spinning would make thousands.
+  assert.ok(attempts >= 2 && attempts <= 10, `${attempts} passes in 1 s`);
+});
+
+test('a waiter whose wait ends after a pass succeeded again is told busy, not the old failure', async () => {
+  const script = scriptedHost();
+  let failNext = true;
+  const host: WaitQueueHost = {
+    ...script.host,
+    attempt: (...args) => {
+      if (!failNext) return script.host.attempt(...args);
+      failNext = false;
+      return Promise.reject(temporalUnavailable('DEADLINE_EXCEEDED'));
+    },
+  };
+  const queue = new WaitQueue('r', host, options, () => {});
+  const heard: Array<Error | undefined> = [];
+  const waiting = queue.wait(request, Date.now() + 5_000, new AbortController().signal, ({ lastPassError }) => {
+    heard.push(lastPassError);
+    return new Error('given up');
+  });
+  queue.wake();
+  await script.freeOne(undefined); // the retry finds every slot held
+  await assert.rejects(
+    queue.wait(request, Date.now() + 50, new AbortController().signal, ({ lastPassError }) => {
+      heard.push(lastPassError);
+      return new Error('given up');
+    }),
+    /given up/,
+  );
+  assert.deepEqual(heard, [undefined]);
+  queue.rejectAll(new Error('done'));
+  await assert.rejects(waiting, /done/);
+});
+
+/** A host with one held slot to watch; each watch it opens is answered by `openWatch`. */
+function watchingHost(openWatch: (call: number, signal: AbortSignal) => Promise<void>) {
+  let calls = 0;
+  const host: WaitQueueHost = {
+    ...scriptedHost().host,
+    slotsToWatch: () => [0],
+    watchSlot: (_slot, signal) => openWatch(++calls, signal),
+  };
+  return { host, calls: () => calls };
+}
+
+/** A watch that stays parked until the queue closes it. */
+function parkedUntilAborted(signal: AbortSignal): Promise<void> {
+  return new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }));
+}
+
+test('a failed watch is reopened within a moment, not at the next probe', async () => {
+  const watching = watchingHost((call, signal) =>
+    call === 1 ? Promise.reject(new Error('connection reset')) : parkedUntilAborted(signal),
+  );
+  // The probe is a minute away: only the watch's own retry can reopen it in time.
+  const queue = new WaitQueue('r', watching.host, options, () => {});
+  const leaving = new AbortController();
+  const waiting = queue.wait(request, Date.now() + 5_000, leaving.signal, busy);
+  for (let i = 0; i < 100 && watching.calls() < 2; i++) await sleep(10);
+  assert.equal(watching.calls(), 2, 'the watch was reopened within a second of failing');
+  leaving.abort();
+  await assert.rejects(waiting, /busy/);
+});
+
+test('watches that keep failing are reopened after pauses that grow, not in a tight loop', async () => {
+  const watching = watchingHost(() => Promise.reject(new Error('unavailable')));
+  const queue = new WaitQueue('r', watching.host, options, () => {});
+  const leaving = new AbortController();
+  const waiting = queue.wait(request, Date.now() + 5_000, leaving.signal, busy);
+  await sleep(1_000);
+  leaving.abort();
+  await assert.rejects(waiting, /busy/);
+  // 100 ms doubling: about 4 reopens in a second; a retry without a pause would make thousands.
+  assert.ok(watching.calls() >= 2 && watching.calls() <= 10, `${watching.calls()} watches opened in 1 s`);
 });
 
 test('when its last waiter leaves, the queue goes idle at once rather than at its next probe', async () => {
