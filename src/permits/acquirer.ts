@@ -249,6 +249,11 @@ export class Acquirer {
           .finally(() => metrics.slotWatches.dec());
       },
       slotFreed: (slot) => this.hints.peek(resource)?.markFree(slot),
+      refusesOnly: (error, request) =>
+        error instanceof DomainError &&
+        error.code === 'capacity_conflict' &&
+        error.extra.capacityInForce !== undefined &&
+        request.capacity !== error.extra.capacityInForce,
     };
   }
 

@@ -36,6 +36,11 @@ export interface WaitQueueHost {
   watchSlot(slot: number, signal: AbortSignal): Promise<void> | undefined;
   /** A watched slot's run closed: the next pass should try it first. */
   slotFreed(slot: number): void;
+  /**
+   * Whether a failed pass's error refuses only requests like this one (a capacity that is no longer
+   * in force), so those waiters hear it and the others keep waiting.
+   */
+  refusesOnly(error: unknown, request: WaitRequest): boolean;
 }
 
 export interface WaitQueueOptions {
@@ -199,6 +204,12 @@ export class WaitQueue {
       try {
         permit = await this.host.attempt(head.request, reason);
       } catch (error) {
+        const refused = this.waiters.filter((waiter) => this.host.refusesOnly(error, waiter.request));
+        if (refused.length > 0 && refused.length < this.waiters.length) {
+          // The capacity changed while these waited: they are refused, the others wait on.
+          for (const waiter of refused) waiter.reject(error);
+          continue;
+        }
         if (!isTransientTemporalError(error)) {
           // A retry cannot cure it, and it would fail the same way for every waiter: they hear it now.
           this.rejectAll(error);

@@ -24,6 +24,13 @@ function permit(runId: string): Permit {
   };
 }
 
+/** Stands for the service's capacity_conflict: only requests of another capacity are refused. */
+class RefusedCapacity extends Error {
+  constructor(readonly inForce: number) {
+    super(`capacity ${inForce} in force`);
+  }
+}
+
 /** A host whose passes find a slot only when the test hands one out. */
 function scriptedHost() {
   const grants: Array<(permit: Permit | undefined) => void> = [];
@@ -42,6 +49,7 @@ function scriptedHost() {
     slotsToWatch: () => [],
     watchSlot: () => undefined,
     slotFreed: () => {},
+    refusesOnly: (error, request) => error instanceof RefusedCapacity && request.capacity !== error.inForce,
   };
   const nextPass = async () => {
     for (let i = 0; i < 200 && grants.length === 0; i++) await sleep(5);
@@ -155,6 +163,28 @@ test('an error a retry cannot cure still reaches every waiter at once', async ()
   for (const waiter of waiters) await assert.rejects(waiter, /bug/);
   await sleep(5);
   assert.equal(idle, true, 'the queue reports itself idle once empty');
+});
+
+test('a capacity change while waiters wait refuses only those of the old capacity; the others keep their places', async () => {
+  const script = scriptedHost();
+  let failNext = true;
+  const host: WaitQueueHost = {
+    ...script.host,
+    attempt: (...args) => {
+      if (!failNext) return script.host.attempt(...args);
+      failNext = false;
+      return Promise.reject(new RefusedCapacity(3));
+    },
+  };
+  const queue = new WaitQueue('r', host, options, () => {});
+  const never = new AbortController().signal;
+  const old = queue.wait({ ...request, capacity: 1 }, Date.now() + 5_000, never, busy);
+  const current = queue.wait({ ...request, capacity: 3 }, Date.now() + 5_000, never, busy);
+  queue.wake();
+  await assert.rejects(old, /capacity 3 in force/);
+  const answer = await script.nextPass();
+  answer(permit('c'));
+  assert.equal((await current).runId, 'c');
 });
 
 test('while passes keep failing the pump backs off instead of spinning, and the waiter hears the last failure at its deadline', async () => {
