@@ -60,7 +60,7 @@ async function readPid(file: string): Promise<number | undefined> {
  * A server whose service is still alive is not a leftover: that is a second service on the same
  * DATA_DIR, which is refused instead of pulling the database from under the first.
  */
-async function replaceLeftoverServer(dataDir: string, log: Logger): Promise<void> {
+async function replaceLeftoverServer(dataDir: string, log: Logger): Promise<boolean> {
   const pidFile = path.join(dataDir, PID_FILE);
   const pid = await readPid(pidFile);
   const commandLine = pid !== undefined && processRunning(pid) ? await processCommandLine(pid) : '';
@@ -81,6 +81,16 @@ async function replaceLeftoverServer(dataDir: string, log: Logger): Promise<void
   }
   await fs.rm(pidFile, { force: true });
   await fs.rm(path.join(dataDir, OWNER_FILE), { force: true });
+  return pid !== undefined && commandLine.includes('start-dev');
+}
+
+/**
+ * Waits for a replaced server's port to be released. Its main thread shows as exited (a zombie) as
+ * soon as it ends, while its other threads, which still hold the listening socket, are torn down.
+ */
+async function untilPortFree(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await portInUse(port)) && Date.now() < deadline) await delay(50);
 }
 
 /** The pid of another, still running service that started the dev server recorded under dataDir. */
@@ -146,7 +156,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   await fs.mkdir(dataDir, { recursive: true });
   const pidFile = path.join(dataDir, PID_FILE);
   const ownerFile = path.join(dataDir, OWNER_FILE);
-  await replaceLeftoverServer(dataDir, log);
+  if (await replaceLeftoverServer(dataDir, log)) await untilPortFree(port, STOP_GRACE_MS);
   if (await portInUse(port)) {
     throw new Error(
       `Port ${port} is already in use, so the embedded Temporal dev server cannot start. ` +
