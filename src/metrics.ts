@@ -68,6 +68,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly capacityRecordsFollowed = new Gauge({
+    name: 'lock_capacity_records_followed',
+    help: 'Capacity records this replica follows (one parked history long-poll each); records of resources idle for CAPACITY_LEASE_MS are dropped',
+    registers: [this.registry],
+  });
+
   readonly waitPassErrors = new Counter({
     name: 'lock_wait_pass_errors_total',
     help: 'Slot search passes for waiters that failed with a Temporal error; on a transient one the waiters keep waiting',

@@ -34,12 +34,15 @@ import { toDomainError } from './temporal-errors.js';
 // - So a grant under C happens before the change's check of the slots (which then sees it and
 //   refuses) or after the change is decided (and the replica then sees the new record).
 
-/** A permit run whose record was replaced holds on; a record never outlives this. */
-const RECORD_LIFETIME_MS = 7 * 86_400_000;
-/** Trust ends this long before the record's lifetime does, whatever the clocks say. */
-const LIFETIME_MARGIN_MS = 86_400_000;
+/** A record nobody rolls over ends by itself this long after its start: records of resources nobody uses go away. */
+const RECORD_LIFETIME_MS = 86_400_000;
+/**
+ * Trust ends this long before the record would end by itself (its start is on the server's clock,
+ * the trust on the replica's), so the two clocks may disagree by this much.
+ */
+const LIFETIME_MARGIN_MS = 3_600_000;
 /** A record older than this, or whose log is longer, is rolled over by the next replica that renews its lease. */
-const ROLLOVER_AGE_MS = 3 * 86_400_000;
+const ROLLOVER_AGE_MS = 8 * 3_600_000;
 const ROLLOVER_EVENTS = 2_000;
 /** How long a replica that did not start a change waits for its driver before driving it itself. */
 const TAKEOVER_AFTER_MS = 5_000;
@@ -139,8 +142,26 @@ export class CapacityRecords {
   private readonly background = new Set<Promise<unknown>>();
   private readonly recordsQueue: string;
 
+  private readonly sweeper: NodeJS.Timeout;
+
   constructor(private readonly options: CapacityRecordsOptions) {
     this.recordsQueue = `${options.taskQueue}-capacity-records`;
+    this.sweeper = setInterval(() => this.forgetIdle(), options.leaseMs).unref();
+  }
+
+  /**
+   * Stops following records this replica has not used for a lease: it no longer trusts them, and a
+   * parked long-poll per resource ever used would grow without end on a service whose callers use
+   * many one-off resource names.
+   */
+  private forgetIdle(): void {
+    const idleSince = Date.now() - this.options.leaseMs;
+    for (const [resource, record] of this.followed) {
+      if (record.lastUsed > idleSince || record.driving || record.renewing || Date.now() < record.trustedUntil) continue;
+      record.log?.stop();
+      this.followed.delete(resource);
+    }
+    this.options.metrics.capacityRecordsFollowed.set(this.followed.size);
   }
 
   /**
@@ -149,6 +170,7 @@ export class CapacityRecords {
    */
   async close(timeoutMs: number): Promise<void> {
     this.closing.abort();
+    clearInterval(this.sweeper);
     for (const record of this.followed.values()) record.log?.stop();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<void>((resolve) => {
@@ -558,6 +580,7 @@ export class CapacityRecords {
         this.followed.delete(oldest);
       }
     }
+    this.options.metrics.capacityRecordsFollowed.set(this.followed.size);
     return record;
   }
 }

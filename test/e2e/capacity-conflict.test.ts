@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { metric } from '../helpers/metrics.js';
+import { metric, until } from '../helpers/metrics.js';
 import { freePort, http, spawnService, tempDataDir } from '../helpers/process.js';
 import { startTestService, testTemporalAddress, uniqueResource, type TestService } from '../helpers/service.js';
 
@@ -219,4 +219,19 @@ test('a capacity change waits out the lease of a replica that died while relying
   const afterMs = Date.now() - killedAt;
   assert.ok(afterMs < leaseMs + 10_000, `the change took ${afterMs} ms after the kill for a ${leaseMs} ms lease`);
   assert.equal((await acquire(survivor, resource, { capacity: 5 })).body.error, 'capacity_conflict');
+});
+
+test('a replica stops following the capacity record of a resource it has not used for a lease', async (t) => {
+  const service = await startTestService(t, { CAPACITY_LEASE_MS: '1000' });
+  const resource = uniqueResource('idle-record');
+  const granted = await acquire(service, resource, { capacity: 2 });
+  assert.equal(granted.status, 201);
+  assert.equal((await service.call('DELETE', `/permits/${granted.body.runId}`)).status, 204);
+  assert.equal(await metric(service, 'lock_capacity_records_followed'), 1);
+  await until(async () => (await metric(service, 'lock_capacity_records_followed')) === 0, 'the idle record is dropped', 10_000);
+  // Used again, it is followed again; nobody holds the resource, so another capacity is taken.
+  const again = await acquire(service, resource, { capacity: 3 });
+  assert.equal(again.status, 201, JSON.stringify(again.body));
+  assert.equal(again.body.capacity, 3);
+  assert.equal(await metric(service, 'lock_capacity_records_followed'), 1);
 });
