@@ -9,6 +9,7 @@ import { createCapacityActivities } from './permits/capacity-activities.js';
 import { PermitService } from './permits/permit-service.js';
 import { TemporalRpc } from './permits/temporal-rpc.js';
 import { temporalConnectionOptions } from './temporal/connection-options.js';
+import { DrainableRetries } from './temporal/drainable-retries.js';
 import { startDevServer, type DevServer } from './temporal/dev-server.js';
 import { provisionTemporalCli } from './temporal/provision-cli.js';
 import { bundlePermitWorkflows, createPermitWorker, installTemporalRuntime } from './temporal/worker.js';
@@ -83,8 +84,19 @@ export async function startLockService(config: Config, log: Logger, options: Loc
 
     const connectionOptions = await temporalConnectionOptions(config.temporal, address);
     log.info({ address, namespace: config.temporal.namespace, tls: config.temporal.tls, role: config.role }, 'connecting to Temporal');
-    const connection = await Connection.connect({ ...connectionOptions, connectTimeout: config.temporal.rpcTimeoutMs });
-    cleanups.push({ name: 'close Temporal client connection', run: () => connection.close() });
+    const retries = new DrainableRetries();
+    const connection = await Connection.connect({
+      ...connectionOptions,
+      connectTimeout: config.temporal.rpcTimeoutMs,
+      interceptors: retries.interceptors,
+    });
+    cleanups.push({
+      name: 'close Temporal client connection',
+      run: async () => {
+        await retries.drain();
+        await connection.close();
+      },
+    });
     const client = new Client({ connection, namespace: config.temporal.namespace });
 
     const metrics = new Metrics();
