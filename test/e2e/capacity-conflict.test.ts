@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { metric, until } from '../helpers/metrics.js';
-import { freePort, http, spawnService, tempDataDir } from '../helpers/process.js';
+import { http, spawnService, tempDataDir } from '../helpers/process.js';
 import { startTestService, testTemporalAddress, uniqueResource, type TestService } from '../helpers/service.js';
 
 // The capacity of a resource is its holders' capacity: callers that disagree cannot both be granted.
@@ -190,16 +190,15 @@ test('callers on two replicas that keep switching between capacities 1 and 3 nev
 test('a capacity change waits out the lease of a replica that died while relying on the old capacity, then completes', { timeout: 120_000 }, async (t) => {
   const leaseMs = 3_000;
   const survivor = await startTestService(t, { CAPACITY_LEASE_MS: String(leaseMs) });
-  const port = await freePort();
   const doomed = spawnService(t, await tempDataDir(t), {
     TEMPORAL_ADDRESS: testTemporalAddress(),
     TEMPORAL_TASK_QUEUE: survivor.config.temporal.taskQueue,
     CAPACITY_LEASE_MS: String(leaseMs),
-    PORT: String(port),
+    PORT: '0',
   });
-  await doomed.waitForLog('"lock service listening"', (line) => line.msg === 'lock service listening');
+  const listening = await doomed.waitForLog('"lock service listening"', (line) => line.msg === 'lock service listening');
   const resource = uniqueResource('dead-replica');
-  const url = `http://127.0.0.1:${port}`;
+  const url = String(listening.url);
   const held = await http('POST', `${url}/resources/${resource}/acquire`, { capacity: 5, leaseMs: 30_000 });
   assert.equal(held.status, 201, JSON.stringify(held.body));
   assert.equal((await http('DELETE', `${url}/permits/${held.body.runId}`)).status, 204);

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { test, type TestContext } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { until } from '../helpers/metrics.js';
-import { freePort, http, spawnService, tempDataDir, type ServiceProcess } from '../helpers/process.js';
+import { http, spawnService, tempDataDir, type ServiceProcess } from '../helpers/process.js';
 import { testTemporalAddress, uniqueResource } from '../helpers/service.js';
 
 // Replicas are separate processes on one task queue, each with its own worker, as in production.
@@ -20,7 +20,7 @@ interface Replica extends ServiceProcess {
 }
 
 async function startReplica(t: TestContext, env: Record<string, string>): Promise<Replica> {
-  const proc = spawnService(t, await tempDataDir(t), { PORT: String(await freePort()), ...env });
+  const proc = spawnService(t, await tempDataDir(t), { PORT: '0', ...env });
   const listening = await proc.waitForLog('"lock service listening"', (line) => line.msg === 'lock service listening');
   return { ...proc, url: String(listening.url), pid: proc.groupId };
 }

@@ -2,7 +2,6 @@ import type { TestContext } from 'node:test';
 import type { Config } from '../../src/config.js';
 import { startLockService, type LockService } from '../../src/lock-service.js';
 import { createLogger } from '../../src/logger.js';
-import { freePort } from './process.js';
 import { testConfig } from './service.js';
 
 export interface ListeningService extends LockService {
@@ -19,7 +18,7 @@ export async function startListeningService(
   t: TestContext | undefined,
   env: Record<string, string> = {},
 ): Promise<ListeningService> {
-  const config = testConfig({ PORT: String(await freePort()), HOST: '127.0.0.1', ...env });
+  const config = testConfig({ PORT: '0', HOST: '127.0.0.1', ...env });
   const bundlePath = process.env.LOCK_TEST_WORKFLOW_BUNDLE;
   const service = await startLockService(config, createLogger(config.logLevel), {
     listen: true,

@@ -321,11 +321,12 @@ export async function startService(
   options: { dataDir: string; devPort?: number; env?: Record<string, string>; launcher?: Launcher },
 ): Promise<RunningService> {
   const devPort = options.devPort ?? (await freePort());
-  const port = await freePort();
+  // PORT 0: the system picks a free port and the service logs its URL, so concurrent test files
+  // cannot race each other for a port found free a moment earlier.
   const proc = spawnService(
     t,
     options.dataDir,
-    { PORT: String(port), TEMPORAL_DEV_PORT: String(devPort), ...options.env },
+    { PORT: '0', TEMPORAL_DEV_PORT: String(devPort), ...options.env },
     options.launcher,
   );
   const ready = await proc.waitForLog('"embedded Temporal dev server is ready"', (line) => line.msg === 'embedded Temporal dev server is ready');
@@ -351,7 +352,7 @@ export async function startReplica(
 ): Promise<ServiceProcess & { url: string }> {
   const address = process.env.TEMPORAL_TEST_ADDRESS;
   if (!address) throw new Error('TEMPORAL_TEST_ADDRESS is not set: run the tests with `npm test`');
-  const proc = spawnService(t, await tempDataDir(t), { PORT: String(await freePort()), TEMPORAL_ADDRESS: address, ...env });
+  const proc = spawnService(t, await tempDataDir(t), { PORT: '0', TEMPORAL_ADDRESS: address, ...env });
   const listening = await proc.waitForLog('"lock service listening"', (line) => line.msg === 'lock service listening');
   return { ...proc, url: String(listening.url) };
 }

@@ -4,7 +4,6 @@ import type { LightMyRequestResponse } from 'fastify';
 import { loadConfig, type Config } from '../../src/config.js';
 import { startLockService, type LockService } from '../../src/lock-service.js';
 import { createLogger } from '../../src/logger.js';
-import { freePort } from './process.js';
 
 /** The address of the real Temporal dev server that test/run.ts started. */
 export function testTemporalAddress(): string {
@@ -49,7 +48,8 @@ export async function startTestService(
   env: Record<string, string> = {},
   { listen = false } = {},
 ): Promise<TestService> {
-  const config = testConfig(listen ? { PORT: String(await freePort()), ...env } : env);
+  // PORT 0: the system picks a free port (service.url says which), so test files cannot race for one.
+  const config = testConfig(listen ? { PORT: '0', ...env } : env);
   const bundlePath = process.env.LOCK_TEST_WORKFLOW_BUNDLE;
   const service = await startLockService(config, createLogger(config.logLevel), {
     listen,
