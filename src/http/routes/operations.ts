@@ -21,12 +21,15 @@ export interface OperationsRoutesOptions {
 
 /** Health, readiness and metrics for orchestrators and Prometheus. */
 export const operationsRoutes: FastifyPluginAsyncZod<OperationsRoutesOptions> = async (app, { readiness, metrics }) => {
+  // Probes and scrapers need no key and are never rate-limited.
   app.get('/healthz', {
+    config: { rateLimit: false },
     schema: { tags: ['operations'], summary: 'The process is up', response: { 200: HealthSchema } },
     handler: async () => ({ status: 'ok' as const }),
   });
 
   app.get('/readyz', {
+    config: { rateLimit: false },
     schema: {
       tags: ['operations'],
       summary: 'Temporal is reachable and, where this process runs one (SERVICE_ROLE all or worker), the worker is running',
@@ -49,6 +52,7 @@ export const operationsRoutes: FastifyPluginAsyncZod<OperationsRoutesOptions> = 
   });
 
   app.get('/metrics', {
+    config: { rateLimit: false },
     schema: {
       tags: ['operations'],
       summary: 'Prometheus metrics',
