@@ -47,7 +47,7 @@ function assertError(answer: TestResponse, status: number, error: string): void 
 test('no key, a malformed header or an unknown key gets 401, and the answer never repeats what was sent', async () => {
   const resource = `team-a.${uniqueResource()}`;
   const stranger = 'lsk_not-a-key-of-this-service-0123456789';
-  for (const headers of [{}, { authorization: stranger }, { authorization: `Basic ${stranger}` }, { authorization: `Bearer ${stranger}` }]) {
+  for (const headers of [{}, { authorization: stranger }, { authorization: `Basic ${stranger}` }, { authorization: `Bearer ${stranger}` }] as Array<Record<string, string>>) {
     for (const [method, url] of [
       ['POST', `/resources/${resource}/acquire`],
       ['GET', `/resources/${resource}`],

@@ -99,6 +99,7 @@ test('numbers and booleans are coerced from their string form', () => {
     maxCapacity: 50,
     maxWaitMs: 0,
     visibilityLookupWaitMs: 0,
+    maxHolderLength: 256,
   });
   assert.equal(config.temporal.address, 'temporal.example:7233');
   assert.equal(config.temporal.namespace, 'locks');
