@@ -68,7 +68,7 @@ export const adminRoutes: FastifyPluginAsyncZod<AdminRoutesOptions> = async (app
     handler: async (request) => {
       const { resource } = request.params;
       const capacity = await permits.setCapacity(resource, request.body.capacity);
-      request.log.warn({ resource, capacity, by: actorOf(request).keyName }, 'capacity set by an admin');
+      request.log.info({ resource, capacity, by: actorOf(request).keyName }, 'capacity set by an admin');
       return { resource, capacity };
     },
   });
