@@ -239,6 +239,79 @@ test('a known path with the wrong method is a 405 naming the allowed methods', a
   }
 });
 
+test('path parameters with "..", ":", unicode, percent-encoding or 10k characters get a 4xx JSON answer on every route', async () => {
+  const values = [
+    '..',
+    '%2E%2E',
+    '..%2F..%2Fetc%2Fpasswd',
+    'a:b',
+    '%3A',
+    encodeURIComponent('ресурс'),
+    encodeURIComponent('🔒'),
+    '%F0%9F',
+    '%25',
+    '%00',
+    'x'.repeat(10_000),
+    encodeURIComponent('é'.repeat(5_000)),
+  ];
+  const problems: string[] = [];
+  for (const value of values) {
+    for (const [method, url, body] of [
+      ['POST', `/resources/${value}/acquire`, {}],
+      ['GET', `/resources/${value}`, undefined],
+      ['PUT', `/resources/${value}/capacity`, { capacity: 1 }],
+      ['GET', `/permits/${value}`, undefined],
+      ['DELETE', `/permits/${value}`, undefined],
+      ['POST', `/permits/${value}/renew`, {}],
+      ['POST', `/permits/${value}/force-release`, { reason: 'bad input' }],
+    ] as const) {
+      const response = await service.call(method, url, body);
+      const ok =
+        response.status >= 400 &&
+        response.status < 500 &&
+        (ERROR_CODES as readonly string[]).includes(response.body?.error) &&
+        typeof response.body.message === 'string';
+      if (!ok) problems.push(`${method} ${url.slice(0, 40)}: ${response.status} ${JSON.stringify(response.body).slice(0, 120)}`);
+    }
+  }
+  assert.deepEqual(problems, []);
+});
+
+test('bodies with wrong types, huge numbers, deep nesting, non-JSON or a wrong content type get a 4xx naming the problem', async () => {
+  const resource = uniqueResource('bodies');
+  for (const [body, field] of [
+    [{ leaseMs: 1e308 }, 'leaseMs'],
+    ['{"leaseMs": 1e400}', 'leaseMs'],
+    [{ leaseMs: 9_007_199_254_740_993 }, 'leaseMs'],
+    [{ capacity: -1e308 }, 'capacity'],
+    [{ waitMs: [1] }, 'waitMs'],
+    [{ holder: ['a'] }, 'holder'],
+    [{ holder: { nested: { deeper: true } } }, 'holder'],
+    [`{"holder": ${'['.repeat(5_000)}${']'.repeat(5_000)}}`, 'holder'],
+    [`${'['.repeat(7_000)}${']'.repeat(7_000)}`, 'body'],
+    ['{"leaseMs": NaN}', 'JSON'],
+    ['\u0000\u0001', 'JSON'],
+    ['{"leaseMs": 5000}garbage', 'JSON'],
+  ] as const) {
+    assertRefused(await acquireOn(resource, body), 400, 'invalid_request', field);
+  }
+  for (const [body, field] of [
+    [{ reason: '' }, 'reason'],
+    [{ reason: 'x'.repeat(501) }, 'reason'],
+    [{ reason: 'bell\u0007' }, 'reason'],
+    [{ reason: 42 }, 'reason'],
+  ] as const) {
+    assertRefused(await service.call('POST', `/permits/${heldRunId}/force-release`, body), 400, 'invalid_request', field);
+  }
+  for (const body of [{ capacity: 0 }, { capacity: 1e9 }, { capacity: '2' }, {}]) {
+    assertRefused(await service.call('PUT', `/resources/${resource}/capacity`, body), 400, 'invalid_request', 'capacity');
+  }
+  const wrongType = await service.call('PUT', `/resources/${resource}/capacity`, '<capacity>2</capacity>', { 'content-type': 'application/xml' });
+  assertRefused(wrongType, 415, 'unsupported_media_type');
+  const huge = await service.call('POST', `/permits/${heldRunId}/force-release`, { reason: 'x'.repeat(10 * 1024 * 1024) });
+  assertRefused(huge, 413, 'payload_too_large', 'BODY_LIMIT_BYTES');
+});
+
 // Runs last (node:test runs a file's tests in order): everything above must have left the service healthy.
 test('after all the bad input the service is healthy and a normal acquire and release work', async () => {
   const health = await service.call('GET', '/healthz');
