@@ -45,7 +45,7 @@ const server = await startDevServer({
   log,
 });
 
-let exitCode = 1;
+let exitCode: number;
 try {
   const config = loadConfig({
     TEMPORAL_ADDRESS: server.address,

@@ -282,7 +282,7 @@ test('bodies with wrong types, huge numbers, deep nesting, non-JSON or a wrong c
   for (const [body, field] of [
     [{ leaseMs: 1e308 }, 'leaseMs'],
     ['{"leaseMs": 1e400}', 'leaseMs'],
-    [{ leaseMs: 9_007_199_254_740_993 }, 'leaseMs'],
+    ['{"leaseMs": 9007199254740993}', 'leaseMs'],
     [{ capacity: -1e308 }, 'capacity'],
     [{ waitMs: [1] }, 'waitMs'],
     [{ holder: ['a'] }, 'holder'],
