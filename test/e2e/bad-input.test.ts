@@ -239,38 +239,41 @@ test('a known path with the wrong method is a 405 naming the allowed methods', a
   }
 });
 
-test('path parameters with "..", ":", unicode, percent-encoding or 10k characters get a 4xx JSON answer on every route', async () => {
-  const values = [
-    '..',
-    '%2E%2E',
-    '..%2F..%2Fetc%2Fpasswd',
-    'a:b',
-    '%3A',
-    encodeURIComponent('ресурс'),
-    encodeURIComponent('🔒'),
-    '%F0%9F',
-    '%25',
-    '%00',
-    'x'.repeat(10_000),
-    encodeURIComponent('é'.repeat(5_000)),
+test('path parameters with "..", ":", unicode, percent-encoding or 10k characters get the same 4xx JSON answer on every route', async () => {
+  // ".." is resolved away by URL normalization before routing (no route), 10k characters exceed the
+  // router's parameter length (414), everything else reaches the route and fails its schema (400).
+  const expectations: Array<[string, number, string]> = [
+    ['..', 404, 'not_found'],
+    ['%2E%2E', 404, 'not_found'],
+    ['..%2F..%2Fetc%2Fpasswd', 400, 'invalid_request'],
+    ['a:b', 400, 'invalid_request'],
+    ['%3A', 400, 'invalid_request'],
+    [encodeURIComponent('ресурс'), 400, 'invalid_request'],
+    [encodeURIComponent('🔒'), 400, 'invalid_request'],
+    ['%F0%9F', 400, 'invalid_request'],
+    ['%25', 400, 'invalid_request'],
+    ['%00', 400, 'invalid_request'],
+    ['x'.repeat(10_000), 414, 'invalid_request'],
+    [encodeURIComponent('é'.repeat(5_000)), 414, 'invalid_request'],
   ];
   const problems: string[] = [];
-  for (const value of values) {
-    for (const [method, url, body] of [
-      ['POST', `/resources/${value}/acquire`, {}],
-      ['GET', `/resources/${value}`, undefined],
-      ['PUT', `/resources/${value}/capacity`, { capacity: 1 }],
-      ['GET', `/permits/${value}`, undefined],
-      ['DELETE', `/permits/${value}`, undefined],
-      ['POST', `/permits/${value}/renew`, {}],
-      ['POST', `/permits/${value}/force-release`, { reason: 'bad input' }],
+  for (const [value, status, error] of expectations) {
+    for (const [method, url, body, param] of [
+      ['POST', `/resources/${value}/acquire`, {}, 'resource'],
+      ['GET', `/resources/${value}`, undefined, 'resource'],
+      ['PUT', `/resources/${value}/capacity`, { capacity: 1 }, 'resource'],
+      ['GET', `/permits/${value}`, undefined, 'runId'],
+      ['DELETE', `/permits/${value}`, undefined, 'runId'],
+      ['POST', `/permits/${value}/renew`, {}, 'runId'],
+      ['POST', `/permits/${value}/force-release`, { reason: 'bad input' }, 'runId'],
     ] as const) {
       const response = await service.call(method, url, body);
       const ok =
-        response.status >= 400 &&
-        response.status < 500 &&
-        (ERROR_CODES as readonly string[]).includes(response.body?.error) &&
-        typeof response.body.message === 'string';
+        response.status === status &&
+        response.body?.error === error &&
+        typeof response.body.message === 'string' &&
+        // A broken percent-encoding fails in the router, whose message names the path instead.
+        (status !== 400 || response.body.message.includes(param) || response.body.message.startsWith('path:'));
       if (!ok) problems.push(`${method} ${url.slice(0, 40)}: ${response.status} ${JSON.stringify(response.body).slice(0, 120)}`);
     }
   }
