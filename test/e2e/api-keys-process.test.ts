@@ -119,6 +119,16 @@ test('SIGHUP reloads the key file: a new key works and a removed one is refused,
   assert.equal((await http('GET', `${replica.url}/healthz`)).status, 200, 'SIGHUP did not stop the service');
 });
 
+test('a changed key file is picked up without a signal', async (t) => {
+  const keys = await writeKeyFile(t, [{ name: 'before', role: 'client', prefixes: ['*'] }]);
+  const replica = await startReplica(t, { API_KEYS_FILE: keys.file, TEMPORAL_TASK_QUEUE: `test-${randomUUID()}`, SERVICE_ROLE: 'api' });
+  await keys.write([{ name: 'after', role: 'client', prefixes: ['*'] }]);
+  await replica.waitForLog('"API keys reloaded" for the changed file', (line) => line.msg === 'API keys reloaded' && line.why === 'the file changed', 30_000);
+  const view = (key: string) => http('GET', `${replica.url}/resources/${uniqueResource()}?capacity=1`, undefined, { headers: bearer(key) });
+  assert.equal((await view(keys.keys.after!)).status, 200);
+  assert.equal((await view(keys.keys.before!)).status, 401);
+});
+
 test('without a key file the service refuses a non-loopback HOST, and with ALLOW_UNAUTHENTICATED=true it starts with a warning', async (t) => {
   const dir = await tempDataDir(t);
   const refused = spawnService(t, dir, { TEMPORAL_ADDRESS: testTemporalAddress(), HOST: '0.0.0.0', PORT: '0' });
