@@ -174,6 +174,8 @@ async function registerApi(app: FastifyInstance, permits: PermitService, deps: A
         { name: 'operations', description: 'Health, readiness, metrics' },
         { name: 'admin', description: 'Admin keys only: force-release, capacities, the key list' },
       ],
+      // Every operation needs the key when API_KEYS_FILE is set, except health, readiness and metrics.
+      security: [{ apiKey: [] }],
       components: {
         securitySchemes: {
           apiKey: {

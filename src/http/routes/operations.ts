@@ -24,7 +24,7 @@ export const operationsRoutes: FastifyPluginAsyncZod<OperationsRoutesOptions> = 
   // Probes and scrapers need no key and are never rate-limited.
   app.get('/healthz', {
     config: { rateLimit: false },
-    schema: { tags: ['operations'], summary: 'The process is up', response: { 200: HealthSchema } },
+    schema: { tags: ['operations'], summary: 'The process is up', security: [], response: { 200: HealthSchema } },
     handler: async () => ({ status: 'ok' as const }),
   });
 
@@ -32,6 +32,7 @@ export const operationsRoutes: FastifyPluginAsyncZod<OperationsRoutesOptions> = 
     config: { rateLimit: false },
     schema: {
       tags: ['operations'],
+      security: [],
       summary: 'Temporal is reachable and, where this process runs one (SERVICE_ROLE all or worker), the worker is running',
       response: { 200: ReadinessSchema, 503: ReadinessSchema },
     },
@@ -55,6 +56,7 @@ export const operationsRoutes: FastifyPluginAsyncZod<OperationsRoutesOptions> = 
     config: { rateLimit: false },
     schema: {
       tags: ['operations'],
+      security: [],
       summary: 'Prometheus metrics',
       produces: ['text/plain'],
       response: { 200: z.string().describe('Prometheus text exposition format') },
