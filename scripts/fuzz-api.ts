@@ -70,8 +70,10 @@ try {
         'not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance',
         '--max-time',
         values['max-time']!,
+        // One worker: hypothesis's lambda descriptions are not thread-safe, and two workers once failed
+        // inside schemathesis ("AST constructor recursion depth mismatch"), not in the service.
         '--workers',
-        '2',
+        '1',
         '--request-timeout',
         '15',
         '--output-sanitize',
