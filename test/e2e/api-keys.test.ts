@@ -137,6 +137,14 @@ test('a replica that did not grant the permit knows its holder too: the key is r
   });
   try {
     const permit = await acquire('team-a', resource);
+    // The key's name, never the key, is in the run's memo and in the workflow's input.
+    const handle = service.client.workflow.getHandle(permit.workflowId, permit.runId);
+    assert.equal((await handle.describe()).memo?.owner, 'team-a');
+    const started = (await handle.fetchHistory()).events?.[0]?.workflowExecutionStartedEventAttributes;
+    const input = JSON.parse(Buffer.from(started?.input?.payloads?.[0]?.data ?? []).toString('utf8'));
+    assert.equal(input.owner, 'team-a');
+    const recorded = JSON.stringify(started);
+    for (const secret of Object.values(keys.keys)) assert.ok(!recorded.includes(secret));
     assertError(await other.call('DELETE', `/permits/${permit.runId}`, undefined, as('team-a-ci')), 404, 'permit_not_found');
     assert.equal((await other.call('DELETE', `/permits/${permit.runId}`, undefined, as('team-a'))).status, 204);
   } finally {
