@@ -1,10 +1,10 @@
 import { z } from 'zod';
+import { ROLES } from '../auth/roles.js';
 import type { Config } from '../config.js';
 import { ERROR_CODES } from '../permits/errors.js';
 import { RUN_ID_PATTERN } from '../permits/permit.js';
 import { ResourceNameSchema } from '../permits/resource-name.js';
 import { SERVICE_ROLES } from '../service-role.js';
-import { ROLES } from '../auth/roles.js';
 
 /**
  * Control characters (C0, DEL, C1) and the bidirectional overrides: free text the service stores is

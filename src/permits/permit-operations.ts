@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   ApplicationFailure,
   WorkflowNotFoundError,
@@ -6,13 +7,12 @@ import {
   type WorkflowExecutionDescription,
 } from '@temporalio/client';
 import type { Logger } from 'pino';
-import { setTimeout as delay } from 'node:timers/promises';
 import type { Metrics, PermitOperation } from '../metrics.js';
 import { LEASE_EXPIRED, MAX_HOLD_EXCEEDED, RENEWAL_LIMIT, renewUpdate } from '../temporal/messages.js';
+import { actsAsHolder, type Actor } from './actor.js';
 import { closeEventOf, terminatedWithReason } from './close-record.js';
 import { maxHoldExceeded, permitEnded, permitNotFound, renewalLimit, type PermitEndState } from './errors.js';
 import { endStateOf, heldPermitOf, type HeldPermit, type Permit } from './permit.js';
-import { actsAsHolder, type Actor } from './actor.js';
 import type { PermitIdentity, PermitLocator } from './permit-locator.js';
 import type { TemporalRpc } from './temporal-rpc.js';
 import { GRPC_NOT_FOUND, grpcCode, isTransientTemporalError, toDomainError } from './temporal-errors.js';
