@@ -2,6 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { PERMIT_WORKFLOW_TYPE } from '../temporal/messages.js';
+import { parsePermitWorkflowId } from '../temporal/permit-id.js';
 import { temporalUnavailable } from './errors.js';
 import { RUN_ID_PATTERN, isPermitMemo, type Permit } from './permit.js';
 
@@ -72,7 +73,8 @@ export class PermitLocator {
           // The memo was set at the start and names the owner; a run without a permit memo belongs to nobody.
           const memo = isPermitMemo(execution.memo) ? execution.memo : undefined;
           const owner = typeof memo?.owner === 'string' ? memo.owner : null;
-          return { workflowId: execution.workflowId, resource: memo?.resource ?? '', owner };
+          const resource = memo?.resource ?? parsePermitWorkflowId(execution.workflowId)?.resource ?? '';
+          return { workflowId: execution.workflowId, resource, owner };
         }
         return undefined;
       });
