@@ -10,10 +10,14 @@ RUN npm run build
 
 # Runtime stage: production dependencies and compiled JavaScript only, run as the unprivileged node user.
 # The image has no Temporal CLI, so it always needs TEMPORAL_ADDRESS (see docker-compose.yml).
+# It listens on every interface, so it checks API keys: mount the key file (README, Security) at
+# API_KEYS_FILE; without it the service refuses to start. To serve without keys instead, set
+# API_KEYS_FILE to nothing and ALLOW_UNAUTHENTICATED=true, as docker-compose.yml does.
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
-    PORT=8080
+    PORT=8080 \
+    API_KEYS_FILE=/run/secrets/lock-service-api-keys.json
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force

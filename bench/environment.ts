@@ -11,6 +11,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { pino } from 'pino';
+import { generateKey } from '../src/auth/api-keys.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { startDevServer } from '../src/temporal/dev-server.js';
@@ -76,8 +77,15 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Env
   });
   onCleanup('stop the Temporal dev server', stopServer);
 
+  // The service checks API keys, as one on a shared network does: every request pays for the check.
+  const benchKey = generateKey();
+  const keysFile = path.join(workDir, 'api-keys.json');
+  await fs.writeFile(keysFile, JSON.stringify([{ name: 'bench', role: 'admin', sha256: benchKey.sha256 }]));
+  KeepAliveHttp.apiKey = benchKey.key;
+
   const taskQueue = `bench-${randomUUID()}`;
   const serviceEnv: Record<string, string> = {
+    API_KEYS_FILE: keysFile,
     TEMPORAL_ADDRESS: server.address,
     TEMPORAL_TASK_QUEUE: taskQueue,
     HOST: '127.0.0.1',

@@ -11,6 +11,9 @@ export interface HttpAnswer {
 
 /** A JSON-over-HTTP client with persistent connections to one origin. */
 export class KeepAliveHttp {
+  /** The API key every client sends (the benchmark's service checks keys, as a deployment would). */
+  static apiKey: string | undefined;
+
   private readonly agent: http.Agent;
   private readonly host: string;
   private readonly port: number;
@@ -35,7 +38,10 @@ export class KeepAliveHttp {
           path,
           agent: this.agent,
           signal,
-          headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+          headers: {
+            ...(KeepAliveHttp.apiKey && { authorization: `Bearer ${KeepAliveHttp.apiKey}` }),
+            ...(payload !== undefined && { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
+          },
         },
         (response) => {
           const chunks: Buffer[] = [];

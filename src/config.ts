@@ -38,6 +38,11 @@ const resourceCapacitiesSchema = z
     return capacities;
   });
 
+/** True for an address only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
 /** Every setting, each read from the environment variable of the same name. */
 export const EnvSchema = z
   .object({
@@ -79,6 +84,17 @@ export const EnvSchema = z
     MAX_SLOT_WATCHES: int(0, 10_000).default(256),
     CAPACITY_LEASE_MS: int(1_000, 3_600_000).default(300_000),
     SHUTDOWN_TIMEOUT_MS: int(1_000, 600_000).default(15_000),
+
+    API_KEYS_FILE: optionalString,
+    ALLOW_UNAUTHENTICATED: booleanFromString.default(false),
+    TLS_CERT_FILE: optionalString,
+    TLS_KEY_FILE: optionalString,
+    BODY_LIMIT_BYTES: int(1_024, 10 * 1_048_576).default(16_384),
+    MAX_HEADER_BYTES: int(1_024, 1_048_576).default(16_384),
+    MAX_HOLDER_LENGTH: int(1, 4_096).default(256),
+    // 0 turns the limit off.
+    RATE_LIMIT_PER_SECOND: int(0, 1_000_000).default(1_000),
+    MAX_WAITERS_PER_KEY: int(1, 1_000_000).default(100),
   })
   .superRefine((env, ctx) => {
     const fail = (variable: string, message: string) => ctx.addIssue({ code: 'custom', path: [variable], message });
@@ -105,6 +121,17 @@ export const EnvSchema = z
     }
     if (Boolean(env.TEMPORAL_TLS_CERT) !== Boolean(env.TEMPORAL_TLS_KEY)) {
       fail('TEMPORAL_TLS_CERT', 'TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be set together');
+    }
+    if (Boolean(env.TLS_CERT_FILE) !== Boolean(env.TLS_KEY_FILE)) {
+      fail('TLS_CERT_FILE', 'TLS_CERT_FILE and TLS_KEY_FILE must be set together');
+    }
+    // Without keys anyone who reaches the service may release anyone's permit: only this machine may, unless asked.
+    if (!env.API_KEYS_FILE && !env.ALLOW_UNAUTHENTICATED && !isLoopbackHost(env.HOST)) {
+      fail(
+        'HOST',
+        `HOST=${env.HOST} is reachable from other machines, and without API_KEYS_FILE the service checks no key: ` +
+          'set API_KEYS_FILE (see the README, Security), or ALLOW_UNAUTHENTICATED=true to serve without keys anyway',
+      );
     }
   });
 
@@ -147,6 +174,8 @@ export interface Config {
     maxCapacity: number;
     maxWaitMs: number;
     visibilityLookupWaitMs: number;
+    /** Longest holder label; longer ones are refused. */
+    maxHolderLength: number;
   };
   waiting: {
     /** Waiters one replica queues per resource; more get 503 too_many_waiters. */
@@ -155,6 +184,24 @@ export interface Config {
     probeMs: number;
     /** Slot watches (parked history long-polls) this replica keeps open at most, over all resources. */
     maxSlotWatches: number;
+  };
+  auth: {
+    /** The JSON file of API keys; undefined: no key is checked (loopback only, unless allowUnauthenticated). */
+    keysFile: string | undefined;
+    allowUnauthenticated: boolean;
+  };
+  http: {
+    /** Largest request body (413 past it). */
+    bodyLimitBytes: number;
+    /** Largest request head, request line and headers (431 past it). */
+    maxHeaderBytes: number;
+    /** Requests one key (or, without keys, one address) may send per second; 0: no limit. */
+    rateLimitPerSecond: number;
+    /** Waiting acquires one key may have on this replica at once. */
+    maxWaitersPerKey: number;
+    /** Serve HTTPS with this certificate and key (PEM files). */
+    tlsCertPath: string | undefined;
+    tlsKeyPath: string | undefined;
   };
   resourceCapacities: Record<string, number>;
   /** How long a replica may rely on a resource's capacity record after its last lease on it (see capacity-records.ts). */
@@ -216,11 +263,21 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       maxCapacity: env.MAX_CAPACITY,
       maxWaitMs: env.MAX_WAIT_MS,
       visibilityLookupWaitMs: env.VISIBILITY_LOOKUP_WAIT_MS,
+      maxHolderLength: env.MAX_HOLDER_LENGTH,
     },
     waiting: {
       maxWaitersPerResource: env.MAX_WAITERS_PER_RESOURCE,
       probeMs: env.WAIT_PROBE_MS,
       maxSlotWatches: env.MAX_SLOT_WATCHES,
+    },
+    auth: { keysFile: env.API_KEYS_FILE, allowUnauthenticated: env.ALLOW_UNAUTHENTICATED },
+    http: {
+      bodyLimitBytes: env.BODY_LIMIT_BYTES,
+      maxHeaderBytes: env.MAX_HEADER_BYTES,
+      rateLimitPerSecond: env.RATE_LIMIT_PER_SECOND,
+      maxWaitersPerKey: env.MAX_WAITERS_PER_KEY,
+      tlsCertPath: env.TLS_CERT_FILE,
+      tlsKeyPath: env.TLS_KEY_FILE,
     },
     resourceCapacities: env.RESOURCE_CAPACITIES,
     capacityLeaseMs: env.CAPACITY_LEASE_MS,

@@ -1,8 +1,10 @@
+import fs from 'node:fs/promises';
 import { Client, Connection } from '@temporalio/client';
 import type { WorkflowBundleOption } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { Config } from './config.js';
+import { KeyRing } from './auth/api-keys.js';
+import { isLoopbackHost, type Config } from './config.js';
 import { buildApp } from './http/app.js';
 import { Metrics } from './metrics.js';
 import { createCapacityActivities } from './permits/capacity-activities.js';
@@ -33,6 +35,11 @@ export interface LockService {
   temporalAddress: string;
   /** The base URL when listening. */
   url: string | undefined;
+  /**
+   * Reads API_KEYS_FILE again; the new keys answer the next request. A file that cannot be used
+   * leaves the keys in force and rejects with the reason. Undefined without API_KEYS_FILE.
+   */
+  reloadKeys: (() => Promise<void>) | undefined;
   /** Stops in phases: HTTP (in-flight requests finish), worker, connections, embedded server. */
   stop(): Promise<void>;
 }
@@ -65,6 +72,28 @@ export async function startLockService(config: Config, log: Logger, options: Loc
   };
 
   try {
+    // Read first: a bad key file stops start-up before anything is started.
+    let keys = config.auth.keysFile ? await KeyRing.load(config.auth.keysFile) : undefined;
+    const announceKeys = (ring: KeyRing) => {
+      log.info({ keysFile: config.auth.keysFile, keys: ring.size }, 'API keys in force');
+      if (ring.plainKeyNames.length > 0) {
+        log.warn(
+          { keysFile: config.auth.keysFile, entries: ring.plainKeyNames },
+          'API keys given as plain "key" in the key file: fine for local use; elsewhere store their "sha256" instead (npm run keygen)',
+        );
+      }
+    };
+    if (keys) announceKeys(keys);
+    else if (!isLoopbackHost(config.host) && config.role !== 'worker') {
+      log.warn(
+        { host: config.host },
+        'ALLOW_UNAUTHENTICATED=true: serving without API keys on an address other machines can reach; anyone who reaches it may release any permit',
+      );
+    }
+    const tls = config.http.tlsCertPath && config.http.tlsKeyPath
+      ? { cert: await fs.readFile(config.http.tlsCertPath), key: await fs.readFile(config.http.tlsKeyPath) }
+      : undefined;
+
     let address = config.temporal.address;
     let devServer: DevServer | undefined;
     if (!address) {
@@ -157,6 +186,9 @@ export async function startLockService(config: Config, log: Logger, options: Loc
       permits,
       metrics,
       limits: config.limits,
+      http: config.http,
+      keys: () => keys,
+      tls,
       logger: log,
       readiness: {
         role: config.role,
@@ -182,7 +214,15 @@ export async function startLockService(config: Config, log: Logger, options: Loc
       stopping ??= cleanUp(config.shutdownTimeoutMs);
       return stopping;
     };
-    return { app, permits, client, temporalAddress: address, url, stop };
+    const keysFile = config.auth.keysFile;
+    const reloadKeys = keysFile
+      ? async () => {
+          const ring = await KeyRing.load(keysFile);
+          keys = ring;
+          announceKeys(ring);
+        }
+      : undefined;
+    return { app, permits, client, temporalAddress: address, url, reloadKeys, stop };
   } catch (error) {
     await cleanUp(config.shutdownTimeoutMs);
     throw error;

@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import closeWithGrace from 'close-with-grace';
+import { ApiKeysFileError } from './auth/api-keys.js';
 import { ConfigError, describeConfig, loadConfig } from './config.js';
 import { startLockService, type LockService } from './lock-service.js';
 import { createLogger } from './logger.js';
@@ -41,6 +43,25 @@ const shutdown = closeWithGrace(
   },
 );
 
+// With a key file, SIGHUP reloads the keys (as daemons reload their configuration) instead of stopping.
+const keysFile = config.auth.keysFile;
+const stopSignals = keysFile ? STOP_SIGNALS.filter((signal) => signal !== 'SIGHUP') : STOP_SIGNALS;
+const reloadKeys = (why: string) => {
+  const reload = service?.reloadKeys;
+  if (!reload || shuttingDown) return;
+  reload().then(
+    () => log.info({ keysFile, why }, 'API keys reloaded'),
+    (error: unknown) => log.error({ keysFile, why, problem: (error as Error).message }, 'API keys not reloaded; the previous keys stay in force'),
+  );
+};
+if (keysFile) {
+  process.on('SIGHUP', () => reloadKeys('SIGHUP'));
+  // A changed file is also picked up without a signal; polling the file's times is cheap and works on every filesystem.
+  fs.watchFile(keysFile, { interval: 2_000 }, (now, before) => {
+    if (now.mtimeMs !== before.mtimeMs || now.ino !== before.ino) reloadKeys('the file changed');
+  }).unref();
+}
+
 onStopSignals({
   onStop: (signal) => {
     if (shuttingDown) return log.info({ signal }, 'already shutting down');
@@ -53,7 +74,7 @@ onStopSignals({
     log.warn({ signal }, 'stop signal again: exiting without finishing shutdown');
     process.exit(1);
   },
-});
+}, undefined, stopSignals);
 
 try {
   starting = startLockService(config, log, {
@@ -62,6 +83,12 @@ try {
   });
   service = await starting;
 } catch (error) {
+  if (error instanceof ApiKeysFileError) {
+    // The message names the entry and the field, never a key.
+    log.fatal({ problem: error.message }, 'lock service failed to start: the API key file cannot be used');
+    process.stderr.write(`${error.message}\n`);
+    process.exit(2);
+  }
   log.fatal({ err: error }, 'lock service failed to start');
   process.exit(1);
 }

@@ -39,7 +39,11 @@ export interface StopSignalHandlers {
 }
 
 /** Listens for every stop signal for the life of the process and hands each to the handler its verdict names; returns a function that stops listening. */
-export function onStopSignals(handlers: StopSignalHandlers, windowMs = SIGNAL_COPY_WINDOW_MS): () => void {
+export function onStopSignals(
+  handlers: StopSignalHandlers,
+  windowMs = SIGNAL_COPY_WINDOW_MS,
+  signals: readonly StopSignal[] = STOP_SIGNALS,
+): () => void {
   const classify = stopSignalClassifier(windowMs);
   const listener = (signal: StopSignal) => {
     const verdict = classify();
@@ -47,8 +51,8 @@ export function onStopSignals(handlers: StopSignalHandlers, windowMs = SIGNAL_CO
     else if (verdict === 'copy') handlers.onCopy(signal);
     else handlers.onAgain(signal);
   };
-  for (const signal of STOP_SIGNALS) process.on(signal, listener);
+  for (const signal of signals) process.on(signal, listener);
   return () => {
-    for (const signal of STOP_SIGNALS) process.off(signal, listener);
+    for (const signal of signals) process.off(signal, listener);
   };
 }

@@ -1,11 +1,14 @@
 // Command permit-example uses the lock service with Go's standard library only: it acquires a
 // permit (waiting out 409 answers as Retry-After says), renews it, checks the token, releases it.
 //
-// Usage: PERMIT_URL=http://127.0.0.1:8080 go run . <resource>
+// Usage: PERMIT_URL=http://127.0.0.1:8080 PERMIT_API_KEY=<key> go run . <resource>
+// (PERMIT_CA_FILE=<pem> for an https:// service whose certificate a private CA signed)
 package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -27,8 +30,25 @@ type answer struct {
 
 var (
 	baseURL = envOr("PERMIT_URL", "http://127.0.0.1:8080")
-	client  = &http.Client{Timeout: 10 * time.Second}
+	apiKey  = os.Getenv("PERMIT_API_KEY")
+	client  = &http.Client{Timeout: 10 * time.Second, Transport: transport()}
 )
+
+// transport trusts PERMIT_CA_FILE, when it is set, besides the system's CAs.
+func transport() http.RoundTripper {
+	caFile := os.Getenv("PERMIT_CA_FILE")
+	if caFile == "" {
+		return http.DefaultTransport
+	}
+	pem, err := os.ReadFile(caFile)
+	check(err)
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	pool.AppendCertsFromPEM(pem)
+	return &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+}
 
 func envOr(name, fallback string) string {
 	if value := os.Getenv(name); value != "" {
@@ -48,11 +68,19 @@ func call(method, path string, body any) (*http.Response, answer) {
 	if body != nil {
 		request.Header.Set("content-type", "application/json")
 	}
+	if apiKey != "" {
+		request.Header.Set("authorization", "Bearer "+apiKey)
+	}
 	response, err := client.Do(request)
 	check(err)
 	defer response.Body.Close()
 	var decoded answer
 	_ = json.NewDecoder(response.Body).Decode(&decoded) // 204 has no body
+	// 401: no key or an unknown one; 403: the key may not do this (its role or resource prefixes).
+	if response.StatusCode == http.StatusUnauthorized || response.StatusCode == http.StatusForbidden {
+		fmt.Fprintf(os.Stderr, "the service refused the API key: HTTP %d %s\n", response.StatusCode, decoded.Message)
+		os.Exit(77)
+	}
 	return response, decoded
 }
 
@@ -70,7 +98,9 @@ func acquire(resource string) answer {
 		if response.StatusCode == http.StatusCreated {
 			return permit
 		}
-		if response.StatusCode != http.StatusConflict || attempt == 10 {
+		// 409: busy; 429: this key sent too many requests or has too many waiting acquires.
+		busy := response.StatusCode == http.StatusConflict || response.StatusCode == http.StatusTooManyRequests
+		if !busy || attempt == 10 {
 			check(fmt.Errorf("acquire failed: HTTP %d %s: %s", response.StatusCode, permit.Error, permit.Message))
 		}
 		wait, err := strconv.Atoi(response.Header.Get("Retry-After"))

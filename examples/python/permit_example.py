@@ -2,10 +2,12 @@
 """The lock service from Python's standard library: acquire a permit (waiting out 409 answers as
 Retry-After says), renew it, check the token, release it.
 
-Usage: PERMIT_URL=http://127.0.0.1:8080 python3 permit_example.py <resource>
+Usage: PERMIT_URL=http://127.0.0.1:8080 PERMIT_API_KEY=<key> python3 permit_example.py <resource>
+(PERMIT_CA_FILE=<pem> for an https:// service whose certificate a private CA signed)
 """
 import json
 import os
+import ssl
 import sys
 import time
 import urllib.error
@@ -13,18 +15,26 @@ import urllib.parse
 import urllib.request
 
 URL = os.environ.get("PERMIT_URL", "http://127.0.0.1:8080")
+API_KEY = os.environ.get("PERMIT_API_KEY")
+CONTEXT = ssl.create_default_context(cafile=os.environ["PERMIT_CA_FILE"]) if os.environ.get("PERMIT_CA_FILE") else None
 
 
 def call(method, path, body=None):
     """One request; returns (status, headers, JSON body or None)."""
     data = None if body is None else json.dumps(body).encode()
     headers = {} if body is None else {"content-type": "application/json"}
+    if API_KEY:
+        headers["authorization"] = f"Bearer {API_KEY}"
     request = urllib.request.Request(URL + path, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10, context=CONTEXT) as response:
             status, headers, raw = response.status, response.headers, response.read()
     except urllib.error.HTTPError as error:  # 4xx and 5xx carry the API's JSON error body too
         status, headers, raw = error.code, error.headers, error.read()
+    if status in (401, 403):  # no key or an unknown one (401); a key that may not do this (403)
+        message = json.loads(raw)["message"] if raw else ""
+        print(f"the service refused the API key: HTTP {status} {message}", file=sys.stderr)
+        sys.exit(77)
     return status, headers, json.loads(raw) if raw else None
 
 
@@ -34,7 +44,8 @@ def acquire(resource, attempts=10):
         status, headers, answer = call("POST", path, {"leaseMs": 10000, "holder": "python example"})
         if status == 201:
             return answer
-        if status != 409 or attempt == attempts:
+        # 409: busy; 429: this key sent too many requests or has too many waiting acquires.
+        if status not in (409, 429) or attempt == attempts:
             sys.exit(f"acquire failed: HTTP {status} {answer}")
         wait = int(headers.get("Retry-After", "1"))
         print(f"busy ({answer['error']}); retrying in {wait}s")

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { LockClient } from '../client/lock-client.js';
 import { DurationError, parseDuration } from './duration.js';
@@ -13,14 +14,17 @@ export type OptionValues = Record<string, string | boolean | undefined>;
 export const CONNECTION_OPTIONS = {
   url: { type: 'string' },
   'api-key': { type: 'string' },
+  'ca-file': { type: 'string' },
   timeout: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies OptionSpecs;
 
 export const CONNECTION_HELP = `Connection (every command):
   --url URL          the lock service (env PERMIT_URL; default ${DEFAULT_URL})
-  --api-key KEY      sent as "authorization: Bearer KEY" for a gateway in front of the
-                     service (env PERMIT_API_KEY); the service itself checks no key
+  --api-key KEY      the API key, sent as "authorization: Bearer KEY" (env PERMIT_API_KEY);
+                     never printed
+  --ca-file FILE     PEM file of the CA that signed an https:// service's certificate
+                     (env PERMIT_CA_FILE)
   --timeout DURATION how long one request may take (default 10s)
   -h, --help         this help`;
 
@@ -103,13 +107,15 @@ function fromEnv(env: NodeJS.ProcessEnv, name: string): string | undefined {
   return value ? value : undefined;
 }
 
-/** The client for --url / PERMIT_URL, --api-key / PERMIT_API_KEY and --timeout. */
+/** The client for --url / PERMIT_URL, --api-key / PERMIT_API_KEY, --ca-file / PERMIT_CA_FILE and --timeout. */
 export function clientFromOptions(values: OptionValues, env: NodeJS.ProcessEnv): LockClient {
   const url = (typeof values.url === 'string' ? values.url : undefined) ?? fromEnv(env, 'PERMIT_URL') ?? DEFAULT_URL;
   const apiKey = (typeof values['api-key'] === 'string' ? values['api-key'] : undefined) ?? fromEnv(env, 'PERMIT_API_KEY');
+  const caFile = (typeof values['ca-file'] === 'string' ? values['ca-file'] : undefined) ?? fromEnv(env, 'PERMIT_CA_FILE');
   const timeoutMs = durationOption(values, 'timeout', DEFAULT_TIMEOUT_MS, { minMs: 1 });
+  if (caFile !== undefined && !fs.existsSync(caFile)) throw new UsageError(`--ca-file / PERMIT_CA_FILE: ${caFile} does not exist`);
   try {
-    return new LockClient({ url, apiKey, timeoutMs });
+    return new LockClient({ url, apiKey, timeoutMs, caFile });
   } catch (error) {
     // The message names the URL, never the key.
     throw new UsageError(`--url / PERMIT_URL: ${(error as Error).message.replace(/^url: /, '')}`);

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { acquireCommand } from './commands/acquire.js';
 import { holdersCommand } from './commands/holders.js';
+import { keygenCommand } from './commands/keygen.js';
 import { releaseCommand } from './commands/release.js';
 import { renewCommand } from './commands/renew.js';
 import { runCommand } from './commands/run.js';
@@ -16,6 +17,7 @@ const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> =
   renew: renewCommand,
   status: statusCommand,
   holders: holdersCommand,
+  keygen: keygenCommand,
 };
 
 /** The package version, read from package.json one level above src/ or dist/. */

@@ -17,7 +17,7 @@ export const EXIT = {
   busy: 75,
   /** The permit is lost or ended: renew answered 410/404, renewals failed until the lease ran out, or it can no longer be renewed. */
   lost: 76,
-  /** A gateway in front of the service refused the API key (401/403). */
+  /** The service (or a gateway in front of it) refused the API key: none, unknown, or not allowed to do this (401/403). */
   noPermission: 77,
   /** `run`: the command was found but could not be executed (like a shell). */
   cannotExecute: 126,

@@ -14,6 +14,7 @@ Commands:
   renew <token>      extend a permit's lease and print its new end
   status <token>     exit 0 while the permit is held, 76 once it has ended
   holders <resource> list the permits held on a resource
+  keygen             print a new API key and its entry for the service's API_KEYS_FILE
 Run "permit <command> --help" for a command's options.
 
 Durations: 250ms, 30s, 5m, 1h30m, 2d (a number needs a unit, except 0); --wait also takes "forever".
@@ -29,7 +30,8 @@ Exit codes:
   ${EXIT.busy}   busy: no slot was free within --wait
   ${EXIT.lost}   the permit is lost or ended (run: after stopping the command; status, renew,
        release: it has ended, is unknown, or may not be renewed any more)
-  ${EXIT.noPermission}   a gateway refused the API key (HTTP 401/403)
+  ${EXIT.noPermission}   the API key was refused (HTTP 401: none or unknown; 403: its role or
+       prefixes do not allow this)
   ${EXIT.cannotExecute}  run: the command cannot be executed
   ${EXIT.commandNotFound}  run: the command was not found
   128+N  run: the command was killed by signal N (e.g. 143 for SIGTERM), or a signal N stopped

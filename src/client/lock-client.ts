@@ -1,16 +1,22 @@
 import type { z } from 'zod';
 import { AcquiredPermitSchema, ErrorSchema, HeldPermitSchema, ResourceViewSchema } from '../http/schemas.js';
 import { LockServiceError, LockServiceUnreachableError } from './errors.js';
+import { fetchTrustingCa } from './https-fetch.js';
 import type { HeldPermit, Permit, ResourceView } from './types.js';
 import { withPermit, type PermitWork, type WithPermitOptions } from './with-permit.js';
 
 export interface LockClientOptions {
   /** Base URL of the lock service, e.g. http://127.0.0.1:8080. */
   url: string;
-  /** Sent as `authorization: Bearer <key>` for a gateway in front of the service; the service itself checks no key. */
+  /** The API key, sent as `authorization: Bearer <key>` (the service checks it when it has API_KEYS_FILE). */
   apiKey?: string | undefined;
   /** A fetch to use instead of the global one (a proxy agent, instrumentation). */
   fetch?: typeof fetch | undefined;
+  /**
+   * A PEM file of the CA that signed an https:// service's certificate, when the system does not trust
+   * it (the CLI's PERMIT_CA_FILE). Ignored when `fetch` is given.
+   */
+  caFile?: string | undefined;
   /** How long one request may take, not counting the time an acquire waits on the server; default 10 s. */
   timeoutMs?: number | undefined;
 }
@@ -123,7 +129,7 @@ export class LockClient {
     }
     this.url = parsed.href.replace(/\/+$/, '');
     this.apiKey = options.apiKey || undefined;
-    this.fetch = options.fetch ?? globalThis.fetch;
+    this.fetch = options.fetch ?? (options.caFile ? fetchTrustingCa({ caFile: options.caFile }) : globalThis.fetch);
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   }
 

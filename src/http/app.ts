@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
@@ -12,10 +15,12 @@ import type { OpenAPIV3 } from 'openapi-types';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Metrics } from '../metrics.js';
-import { shuttingDown } from '../permits/errors.js';
+import { rateLimited, shuttingDown } from '../permits/errors.js';
 import type { PermitService } from '../permits/permit-service.js';
+import { actorOf, registerAuthentication, type KeysInForce } from './authentication.js';
 import { registerErrorHandling } from './error-handler.js';
 import { operationsRoutes, type Readiness } from './routes/operations.js';
+import { adminRoutes } from './routes/admin.js';
 import { permitRoutes } from './routes/permits.js';
 import { createLimitSchemas } from './schemas.js';
 
@@ -25,6 +30,11 @@ export interface AppDependencies {
   readiness: Readiness;
   metrics: Metrics;
   limits: Config['limits'];
+  http: Config['http'];
+  /** The API keys in force; undefined from it means the service checks no key. */
+  keys: KeysInForce;
+  /** Serve HTTPS with this certificate and key (PEM); plain HTTP without. */
+  tls?: { cert: Buffer; key: Buffer } | undefined;
   logger: Logger;
 }
 
@@ -47,6 +57,31 @@ const OPERATIONS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/**
+ * Node refuses a request whose head is too large before Fastify sees it; the answer still has the
+ * API's shape and names the limit. Other client errors keep Fastify's handling.
+ */
+function answerClientError(maxHeaderBytes: number) {
+  return function (this: FastifyInstance, error: NodeJS.ErrnoException, socket: Socket): void {
+    if (error.code === 'ECONNRESET' || socket.destroyed) return;
+    const [status, body] =
+      error.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, { error: 'headers_too_large', message: `headers: the request line and headers exceed ${maxHeaderBytes} bytes (MAX_HEADER_BYTES)` }]
+        : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, { error: 'invalid_request', message: 'the request was not received in time' }]
+          : [400, { error: 'invalid_request', message: 'the request is not well-formed HTTP' }];
+    this.log.info({ code: error.code, status }, 'request refused before routing');
+    const text = JSON.stringify(body);
+    if (socket.writable) {
+      socket.write(
+        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(text)}\r\n` +
+          `Content-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${text}`,
+      );
+    }
+    socket.destroy(error);
+  };
+}
+
 /** Builds the HTTP app around its dependencies; it never listens, so tests can inject() into it. */
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
   const app = Fastify({
@@ -56,7 +91,10 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       const given = request.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    bodyLimit: 16 * 1024,
+    bodyLimit: deps.http.bodyLimitBytes,
+    http: { maxHeaderSize: deps.http.maxHeaderBytes },
+    ...(deps.tls && { https: { ...deps.tls, maxHeaderSize: deps.http.maxHeaderBytes } }),
+    clientErrorHandler: answerClientError(deps.http.maxHeaderBytes),
     // Long enough for any valid resource name (128) so the zod schema, not the router, judges names.
     routerOptions: { maxParamLength: 512 },
     // Malformed URLs and over-long path parameters fail inside the router, before the error handler.
@@ -101,14 +139,27 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     );
   });
 
-  registerErrorHandling(app);
-  if (deps.permits) await registerApi(app, deps.permits, deps.limits);
+  registerErrorHandling(app, deps.http);
+  registerAuthentication(app, deps.keys);
+  if (deps.http.rateLimitPerSecond > 0) {
+    const perSecond = deps.http.rateLimitPerSecond;
+    await app.register(fastifyRateLimit, {
+      max: perSecond,
+      timeWindow: 1_000,
+      // Runs after authentication: a key's requests count together on every address it uses.
+      hook: 'preHandler',
+      keyGenerator: (request) => (request.apiKey ? `key:${request.apiKey.name}` : `ip:${request.ip}`),
+      addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
+      errorResponseBuilder: (_request, context) => rateLimited(perSecond, Math.max(1, Math.ceil(context.ttl / 1000))),
+    });
+  }
+  if (deps.permits) await registerApi(app, deps.permits, deps);
   await app.register(operationsRoutes, { readiness: deps.readiness, metrics: deps.metrics });
   return app;
 }
 
 /** The permit routes and their OpenAPI document (/openapi.json, /docs). */
-async function registerApi(app: FastifyInstance, permits: PermitService, limits: Config['limits']): Promise<void> {
+async function registerApi(app: FastifyInstance, permits: PermitService, deps: AppDependencies): Promise<void> {
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.0.3',
@@ -121,7 +172,19 @@ async function registerApi(app: FastifyInstance, permits: PermitService, limits:
       tags: [
         { name: 'permits', description: 'Acquire, renew, release and check permits' },
         { name: 'operations', description: 'Health, readiness, metrics' },
+        { name: 'admin', description: 'Admin keys only: force-release, capacities, the key list' },
       ],
+      // Every operation needs the key when API_KEYS_FILE is set, except health, readiness and metrics.
+      security: [{ apiKey: [] }],
+      components: {
+        securitySchemes: {
+          apiKey: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'An API key from API_KEYS_FILE, as "Authorization: Bearer <key>"; a service without API_KEYS_FILE checks none',
+          },
+        },
+      },
     },
     transform: jsonSchemaTransform,
     transformObject: (documentObject) =>
@@ -131,5 +194,7 @@ async function registerApi(app: FastifyInstance, permits: PermitService, limits:
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  await app.register(permitRoutes, { permits, schemas: createLimitSchemas(limits) });
+  const schemas = createLimitSchemas(deps.limits);
+  await app.register(permitRoutes, { permits, schemas, maxWaitersPerKey: deps.http.maxWaitersPerKey, actorOf });
+  await app.register(adminRoutes, { permits, schemas, keys: deps.keys, actorOf });
 }

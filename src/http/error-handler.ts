@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import type { Config } from '../config.js';
 import { DomainError, type ErrorCode } from '../permits/errors.js';
 
 interface ErrorBody {
@@ -28,7 +29,7 @@ function validationMessage(error: FastifyError): string {
 }
 
 /** One place turns every failure into `{ error, message }`; 5xx details stay in the log, never in the answer. */
-export function registerErrorHandling(app: FastifyInstance): void {
+export function registerErrorHandling(app: FastifyInstance, limits: Pick<Config['http'], 'bodyLimitBytes'>): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     let status: number;
     let body: ErrorBody;
@@ -41,6 +42,9 @@ export function registerErrorHandling(app: FastifyInstance): void {
     } else if (hasZodFastifySchemaValidationErrors(error)) {
       status = 400;
       body = { error: 'invalid_request', message: validationMessage(error) };
+    } else if (error.statusCode === 413) {
+      status = 413;
+      body = { error: 'payload_too_large', message: `body: larger than ${limits.bodyLimitBytes} bytes (BODY_LIMIT_BYTES)` };
     } else if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
       status = error.statusCode;
       body = { error: FRAMEWORK_CODES[status] ?? 'invalid_request', message: error.message };

@@ -17,6 +17,8 @@ export async function generateOpenApiDocument(config: Config): Promise<unknown> 
     permits,
     metrics,
     limits: config.limits,
+    http: config.http,
+    keys: () => undefined,
     logger,
     readiness: { role: config.role, accepting: () => false, temporalReachable: async () => false, workerState: () => 'INITIALIZED' },
   });

@@ -1,9 +1,25 @@
 import { z } from 'zod';
+import { ROLES } from '../auth/roles.js';
 import type { Config } from '../config.js';
 import { ERROR_CODES } from '../permits/errors.js';
 import { RUN_ID_PATTERN } from '../permits/permit.js';
 import { ResourceNameSchema } from '../permits/resource-name.js';
 import { SERVICE_ROLES } from '../service-role.js';
+
+/**
+ * Control characters (C0, DEL, C1) and the bidirectional overrides: free text the service stores is
+ * printed to terminals (permit holders) and shown in UIs, where these would hide or rewrite what is shown.
+ */
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+export const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+
+/** Free text for people: no control characters. */
+function printableText(max: number) {
+  return z
+    .string()
+    .max(max)
+    .refine((text) => !UNPRINTABLE.test(text), 'must not contain control characters (U+0000-U+001F, U+007F-U+009F) or bidirectional overrides');
+}
 
 // One set of zod schemas drives request validation, response serialization, the TypeScript types
 // and the OpenAPI document. Bounds come from the configured limits, so they are built per config.
@@ -57,13 +73,34 @@ export const AcquiredPermitSchema = PermitSchema.extend({
     ),
 });
 
+/** A holder in a resource view: its token only for the key that holds it, and for admins. */
+export const ViewedPermitSchema = PermitSchema.extend({
+  runId: PermitSchema.shape.runId.optional().describe('Only for the key that holds the permit, and for admin keys'),
+  fencingToken: PermitSchema.shape.fencingToken.optional().describe('Only for the key that holds the permit, and for admin keys'),
+});
+
 export const ResourceViewSchema = z.object({
   resource: z.string(),
   capacity: z.number().int(),
-  held: z.array(PermitSchema),
+  held: z.array(ViewedPermitSchema),
   consistency: z
     .enum(['strong', 'eventual'])
     .describe('strong: every slot was read directly; eventual: listed from Temporal visibility (large or unknown capacity)'),
+});
+
+export const CapacitySchema = z.object({
+  resource: z.string(),
+  capacity: z.number().int().describe('The capacity in force for the resource from now on'),
+});
+
+export const KeyListSchema = z.object({
+  keys: z.array(
+    z.object({
+      name: z.string(),
+      role: z.enum(ROLES),
+      prefixes: z.array(z.string()).describe('Resource-name prefixes the key may use; "*" is every resource'),
+    }),
+  ),
 });
 
 export const HealthSchema = z.object({ status: z.literal('ok') });
@@ -103,7 +140,9 @@ export function createLimitSchemas(limits: Config['limits']) {
           .max(limits.maxWaitMs)
           .optional()
           .describe(`How long to wait for a free slot, 0..${limits.maxWaitMs}; default 0 (try once)`),
-        holder: z.string().max(256).optional().describe('Who holds the permit, for people reading (at most 256 characters)'),
+        holder: printableText(limits.maxHolderLength)
+          .optional()
+          .describe(`Who holds the permit, for people reading: at most ${limits.maxHolderLength} characters (MAX_HOLDER_LENGTH), no control characters`),
       })
       // A bodyless POST reaches the validator as null; both mean "no options".
       .nullish(),
@@ -112,6 +151,14 @@ export function createLimitSchemas(limits: Config['limits']) {
         leaseMs: leaseMs.optional().describe('New lease length from now; default: the length the permit was acquired with'),
       })
       .nullish(),
+    ForceReleaseBodySchema: z.strictObject({
+      reason: printableText(500)
+        .min(1)
+        .describe('Why the permit is taken from its holder (1-500 characters); kept in the run\'s close record and logged'),
+    }),
+    CapacityBodySchema: z.strictObject({
+      capacity: capacity.describe(`The capacity to put in force, 1..${limits.maxCapacity}`),
+    }),
     ResourceQuerySchema: z.strictObject({
       capacity: z.coerce
         .number()

@@ -26,6 +26,8 @@ export interface AcquireRequest {
   leaseMs?: number | undefined;
   waitMs?: number | undefined;
   holder?: string | undefined;
+  /** The acquiring API key's name, recorded on the permit; only that key (or an admin) may release or renew it. */
+  owner?: string | undefined;
   /** Fires when the caller has gone away; waiting stops. */
   signal?: AbortSignal | undefined;
 }
@@ -166,6 +168,7 @@ export class Acquirer {
       capacity: await this.resolveCapacity(resource, request.capacity, waitMs),
       leaseMs: request.leaseMs ?? limits.defaultLeaseMs,
       holder: request.holder ?? null,
+      owner: request.owner ?? null,
     };
     if (this.closing.signal.aborted) throw shuttingDown();
     const busy = () => resourceBusy(resource, wanted.capacity, waitMs, 1);

@@ -1,6 +1,10 @@
 /** Every error code the API can answer with; the HTTP layer renders them as `{ error, message }`. */
 export const ERROR_CODES = [
   'invalid_request',
+  'unauthorized',
+  'forbidden',
+  'rate_limited',
+  'headers_too_large',
   'not_found',
   'method_not_allowed',
   'payload_too_large',
@@ -35,6 +39,29 @@ export class DomainError extends Error {
 }
 
 export const invalidRequest = (message: string) => new DomainError('invalid_request', 400, message);
+
+/** No key, a malformed authorization header, or a key the service does not know. */
+export const unauthorized = (message: string) => new DomainError('unauthorized', 401, `authorization: ${message}`);
+
+/** The key is known but may not do this (its role or its resource prefixes). */
+export const forbidden = (message: string) => new DomainError('forbidden', 403, message);
+
+export const rateLimited = (perSecond: number, retryAfterSeconds: number) =>
+  new DomainError(
+    'rate_limited',
+    429,
+    `this key sent more than ${perSecond} requests in a second (RATE_LIMIT_PER_SECOND); retry after ${retryAfterSeconds} s`,
+    { retryAfterSeconds },
+  );
+
+/** The caller's key already has as many waiting acquires on this replica as it may. */
+export const tooManyWaitersForKey = (keyName: string, maxWaiters: number) =>
+  new DomainError(
+    'too_many_waiters',
+    429,
+    `waitMs: key "${keyName}" already has ${maxWaiters} waiting acquire(s) on this replica (MAX_WAITERS_PER_KEY); retry later or acquire without waitMs`,
+    { retryAfterSeconds: 1 },
+  );
 
 export const permitNotFound = (runId: string) =>
   new DomainError('permit_not_found', 404, `no permit with runId ${runId} is known`);

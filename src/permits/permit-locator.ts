@@ -2,8 +2,17 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { PERMIT_WORKFLOW_TYPE } from '../temporal/messages.js';
+import { parsePermitWorkflowId } from '../temporal/permit-id.js';
 import { temporalUnavailable } from './errors.js';
-import { RUN_ID_PATTERN, type Permit } from './permit.js';
+import { RUN_ID_PATTERN, isPermitMemo, type Permit } from './permit.js';
+
+/** What every operation on a runId needs first: where the permit lives, and who may act on it. */
+export interface PermitIdentity {
+  workflowId: string;
+  resource: string;
+  /** The acquiring API key's name; null when none was recorded. */
+  owner: string | null;
+}
 
 const CACHE_LIMIT = 100_000;
 const MAX_CONCURRENT_LOOKUPS = 16;
@@ -16,6 +25,8 @@ const LOOKUP_INTERVAL_MS = 200;
  */
 export class PermitLocator {
   private readonly known = new Map<string, Permit>();
+  /** RunIds found in visibility, which this replica has not described since. */
+  private readonly found = new Map<string, PermitIdentity>();
   private lookupsInFlight = 0;
 
   constructor(
@@ -27,13 +38,8 @@ export class PermitLocator {
   ) {}
 
   remember(permit: Permit): void {
-    // Map keeps insertion order, so re-inserting moves the entry to the young end.
-    this.known.delete(permit.runId);
-    this.known.set(permit.runId, permit);
-    if (this.known.size > CACHE_LIMIT) {
-      const oldest = this.known.keys().next().value;
-      if (oldest !== undefined) this.known.delete(oldest);
-    }
+    this.found.delete(permit.runId);
+    rememberIn(this.known, permit.runId, permit);
   }
 
   /** The cached permit, if this replica granted or has already looked up this runId. */
@@ -41,10 +47,10 @@ export class PermitLocator {
     return this.known.get(runId);
   }
 
-  /** The permit's workflow ID, from the cache or from visibility; undefined when Temporal has no such run. */
-  async workflowIdOf(runId: string): Promise<string | undefined> {
-    const cached = this.known.get(runId);
-    if (cached) return cached.workflowId;
+  /** The permit's workflow ID, resource and owner, from the cache or from visibility; undefined when Temporal has no such run. */
+  async locate(runId: string): Promise<PermitIdentity | undefined> {
+    const cached = this.known.get(runId) ?? this.found.get(runId);
+    if (cached) return { workflowId: cached.workflowId, resource: cached.resource, owner: cached.owner };
     if (this.lookupsInFlight >= MAX_CONCURRENT_LOOKUPS) {
       throw temporalUnavailable('too many runId lookups in progress on this replica');
     }
@@ -56,22 +62,39 @@ export class PermitLocator {
     }
   }
 
-  private async lookUp(runId: string): Promise<string | undefined> {
+  private async lookUp(runId: string): Promise<PermitIdentity | undefined> {
     // The runId is interpolated into a visibility query, so nothing but a UUID may get this far.
     if (!RUN_ID_PATTERN.test(runId)) return undefined;
     const deadline = Date.now() + this.lookupWaitMs;
     const query = `WorkflowType = '${PERMIT_WORKFLOW_TYPE}' AND RunId = '${runId}'`;
     for (let attempt = 1; ; attempt++) {
-      const workflowId = await this.rpc(async () => {
-        for await (const execution of this.client.workflow.list({ query, pageSize: 1 })) return execution.workflowId;
+      const identity = await this.rpc(async () => {
+        for await (const execution of this.client.workflow.list({ query, pageSize: 1 })) {
+          // The memo was set at the start and names the owner; a run without a permit memo belongs to nobody.
+          const memo = isPermitMemo(execution.memo) ? execution.memo : undefined;
+          const owner = typeof memo?.owner === 'string' ? memo.owner : null;
+          const resource = memo?.resource ?? parsePermitWorkflowId(execution.workflowId)?.resource ?? '';
+          return { workflowId: execution.workflowId, resource, owner };
+        }
         return undefined;
       });
-      if (workflowId) {
-        this.log.debug({ runId, workflowId, attempt }, 'runId found in visibility');
-        return workflowId;
+      if (identity) {
+        this.log.debug({ runId, workflowId: identity.workflowId, attempt }, 'runId found in visibility');
+        rememberIn(this.found, runId, identity);
+        return identity;
       }
       if (Date.now() + LOOKUP_INTERVAL_MS > deadline) return undefined;
       await delay(LOOKUP_INTERVAL_MS);
     }
+  }
+}
+
+/** Adds to a bounded map; Map keeps insertion order, so re-inserting moves the entry to the young end. */
+function rememberIn<T>(map: Map<string, T>, key: string, value: T): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > CACHE_LIMIT) {
+    const oldest = map.keys().next().value;
+    if (oldest !== undefined) map.delete(oldest);
   }
 }

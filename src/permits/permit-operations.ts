@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   ApplicationFailure,
   WorkflowNotFoundError,
@@ -8,16 +9,19 @@ import {
 import type { Logger } from 'pino';
 import type { Metrics, PermitOperation } from '../metrics.js';
 import { LEASE_EXPIRED, MAX_HOLD_EXCEEDED, RENEWAL_LIMIT, renewUpdate } from '../temporal/messages.js';
+import { actsAsHolder, type Actor } from './actor.js';
 import { closeEventOf, terminatedWithReason } from './close-record.js';
 import { maxHoldExceeded, permitEnded, permitNotFound, renewalLimit, type PermitEndState } from './errors.js';
 import { endStateOf, heldPermitOf, type HeldPermit, type Permit } from './permit.js';
-import type { PermitLocator } from './permit-locator.js';
+import type { PermitIdentity, PermitLocator } from './permit-locator.js';
 import type { TemporalRpc } from './temporal-rpc.js';
 import { GRPC_NOT_FOUND, grpcCode, isTransientTemporalError, toDomainError } from './temporal-errors.js';
 
 export interface PermitOperationsOptions {
   rpc: TemporalRpc;
   locator: PermitLocator;
+  /** How long an unknown runId takes to answer 404 (VISIBILITY_LOOKUP_WAIT_MS); a refused caller waits as long. */
+  lookupWaitMs: number;
   metrics: Metrics;
   log: Logger;
   /** Told when a release through this replica has freed a slot. */
@@ -28,18 +32,36 @@ export interface PermitOperationsOptions {
 
 const RELEASE_REASON = 'released through the lock service API';
 
+/**
+ * The stable start of a force-release's terminate reason, which the run's close record keeps:
+ * `force-released by <key name>: <reason> (release <id>)`.
+ */
+export const FORCE_RELEASE_PREFIX = 'force-released by ';
+
+/** An admin's release of a permit it does not hold, with the reason it gave. */
+export interface ForceRelease {
+  reason: string;
+}
+
 type Outcome = 'ok' | 'ended' | 'not_found' | 'refused' | 'error';
 
 /** What a holder does with a permit it has: release it, renew it, and check it (the fencing check). */
 export class PermitOperations {
   constructor(private readonly options: PermitOperationsOptions) {}
 
-  /** Ends the permit's run; its slot is free for the next acquire as soon as this returns. */
-  async release(runId: string): Promise<void> {
+  /**
+   * Ends the permit's run; its slot is free for the next acquire as soon as this returns. Only its
+   * holder's key or an admin may; anyone else is told permit_not_found. A force-release (admins)
+   * records who and why in the run's close record.
+   */
+  async release(runId: string, actor: Actor, force?: ForceRelease): Promise<void> {
     const { rpc } = this.options;
-    const workflowId = await this.workflowIdOrThrow(runId, 'release');
+    const { workflowId } = await this.locateOrThrow(runId, 'release', actor, true);
     // A reason no other terminate gives: the run's close record then says whether this release ended it.
-    const reason = `${RELEASE_REASON} (release ${randomUUID()})`;
+    const id = `(release ${randomUUID()})`;
+    const reason = force
+      ? `${FORCE_RELEASE_PREFIX}${actor.keyName ?? 'a caller without a key'}: ${force.reason} ${id}`
+      : `${RELEASE_REASON} ${id}`;
     try {
       await rpc.call(() => rpc.client.workflow.getHandle(workflowId, runId).terminate(reason));
     } catch (error) {
@@ -57,7 +79,8 @@ export class PermitOperations {
       }
     }
     this.count('release', 'ok');
-    this.options.log.info({ runId, workflowId }, 'permit released');
+    if (force) this.options.log.warn({ runId, workflowId, by: actor.keyName, reason: force.reason }, 'permit force-released');
+    else this.options.log.info({ runId, workflowId, by: actor.keyName }, 'permit released');
   }
 
   /**
@@ -87,9 +110,9 @@ export class PermitOperations {
   }
 
   /** Extends the lease to now + leaseMs (default: the permit's lease length). */
-  async renew(runId: string, leaseMs: number | undefined): Promise<HeldPermit> {
+  async renew(runId: string, leaseMs: number | undefined, actor: Actor): Promise<HeldPermit> {
     const { rpc } = this.options;
-    const workflowId = await this.workflowIdOrThrow(runId, 'renew');
+    const { workflowId } = await this.locateOrThrow(runId, 'renew', actor, true);
     // The renew update needs a worker to answer; a run whose lease has run out may have none, so
     // that case is settled by a describe (which needs no worker) instead of waiting for a timeout.
     const before = this.cachedWithinLease(runId) ?? (await this.describeHeld(workflowId, runId, 'renew'));
@@ -110,8 +133,8 @@ export class PermitOperations {
   }
 
   /** The permit as Temporal has it now; ended permits throw permit_ended. This is the fencing-token check. */
-  async status(runId: string): Promise<HeldPermit> {
-    const workflowId = await this.workflowIdOrThrow(runId, 'status');
+  async status(runId: string, actor: Actor): Promise<HeldPermit> {
+    const { workflowId } = await this.locateOrThrow(runId, 'status', actor, false);
     const permit = await this.describeHeld(workflowId, runId, 'status');
     this.count('status', 'ok');
     return { ...permit, state: 'held' };
@@ -153,14 +176,26 @@ export class PermitOperations {
     throw permitEnded(runId, endStateOf(description));
   }
 
-  private async workflowIdOrThrow(runId: string, operation: PermitOperation): Promise<string> {
-    let workflowId: string | undefined;
+  /**
+   * Where the permit lives, when this actor may act on it: its key allows the permit's resource and,
+   * for release and renew, it is the holder's key or an admin's. Anyone else hears exactly what an
+   * unknown runId gets (404 permit_not_found), and no sooner: an unknown runId is answered after the
+   * visibility lookup's wait, so a refusal waits as long from the request's start. Tokens cannot be
+   * probed that way.
+   */
+  private async locateOrThrow(runId: string, operation: PermitOperation, actor: Actor, holderOnly: boolean): Promise<PermitIdentity> {
+    const startedAt = Date.now();
+    let identity: PermitIdentity | undefined;
     try {
-      workflowId = await this.options.locator.workflowIdOf(runId);
+      identity = await this.options.locator.locate(runId);
     } catch (error) {
       throw toDomainError(error);
     }
-    if (workflowId) return workflowId;
+    if (identity && actor.mayUse(identity.resource) && (!holderOnly || actsAsHolder(actor, identity.owner))) return identity;
+    if (identity) {
+      this.options.log.info({ runId, operation, by: actor.keyName }, 'refused a key that may not act on this permit (answered as not found)');
+      await delay(Math.max(0, startedAt + this.options.lookupWaitMs - Date.now()));
+    }
     this.count(operation, 'not_found');
     throw permitNotFound(runId);
   }

@@ -3,10 +3,11 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Metrics } from '../metrics.js';
 import { Acquirer, type AcquireRequest } from './acquirer.js';
+import { UNRESTRICTED, type Actor } from './actor.js';
 import type { CapacityRecords } from './capacity-records.js';
 import type { HeldPermit, Permit } from './permit.js';
 import { PermitLocator } from './permit-locator.js';
-import { PermitOperations } from './permit-operations.js';
+import { PermitOperations, type ForceRelease } from './permit-operations.js';
 import { ResourceViewer, type ResourceView } from './resource-view.js';
 import { TemporalRpc } from './temporal-rpc.js';
 
@@ -73,11 +74,12 @@ export class PermitService {
       metrics,
       log,
       granted: (permit) => locator.remember(permit),
-      release: (runId) => this.operations.release(runId),
+      release: (runId) => this.operations.release(runId, UNRESTRICTED),
     });
     this.operations = new PermitOperations({
       rpc,
       locator,
+      lookupWaitMs: options.limits.visibilityLookupWaitMs,
       metrics,
       log,
       slotFreed: (workflowId) => this.acquirer.slotFreed(workflowId),
@@ -101,23 +103,35 @@ export class PermitService {
     return this.acquirer.acquire(request);
   }
 
-  /** Ends the permit's run; its slot is free for the next acquire as soon as this returns. */
-  release(runId: string): Promise<void> {
-    return this.operations.release(runId);
+  /**
+   * Ends the permit's run (its holder's key or an admin only; others get permit_not_found); its slot
+   * is free for the next acquire as soon as this returns. With `force`, an admin's release with a reason.
+   */
+  release(runId: string, actor: Actor, force?: ForceRelease): Promise<void> {
+    return this.operations.release(runId, actor, force);
   }
 
-  /** Extends the lease to now + leaseMs (default: the permit's lease length). */
-  renew(runId: string, leaseMs: number | undefined): Promise<HeldPermit> {
-    return this.operations.renew(runId, leaseMs);
+  /** Extends the lease to now + leaseMs (default: the permit's lease length); its holder's key or an admin only. */
+  renew(runId: string, leaseMs: number | undefined, actor: Actor): Promise<HeldPermit> {
+    return this.operations.renew(runId, leaseMs, actor);
   }
 
   /** The permit as Temporal has it now; ended permits throw permit_ended. This is the fencing-token check. */
-  status(runId: string): Promise<HeldPermit> {
-    return this.operations.status(runId);
+  status(runId: string, actor: Actor): Promise<HeldPermit> {
+    return this.operations.status(runId, actor);
   }
 
-  /** The permits held on a resource. */
-  viewResource(resource: string, requestedCapacity: number | undefined): Promise<ResourceView> {
-    return this.viewer.view(resource, requestedCapacity);
+  /** The permits held on a resource; tokens only of the actor's own permits (all of them for an admin). */
+  viewResource(resource: string, requestedCapacity: number | undefined, actor: Actor): Promise<ResourceView> {
+    return this.viewer.view(resource, requestedCapacity, actor);
+  }
+
+  /**
+   * Sets the resource's capacity by the capacity rule (an admin's call): established or changed while
+   * nobody holds the resource; capacity_conflict naming the one in force while anyone does, or when
+   * it is configured (RESOURCE_CAPACITIES).
+   */
+  setCapacity(resource: string, capacity: number): Promise<number> {
+    return this.acquirer.resolveCapacity(resource, capacity, 0);
   }
 }

@@ -16,6 +16,8 @@ export interface Permit {
   holder: string | null;
   acquiredAt: string;
   expiresAt: string;
+  /** The name of the API key that acquired it; null when none was recorded (see PermitMemo.owner). Never sent to callers. */
+  owner: string | null;
 }
 
 export interface HeldPermit extends Permit {
@@ -39,6 +41,7 @@ export function permitFromRun(
     holder: memo.holder ?? null,
     acquiredAt: run.startTime.toISOString(),
     expiresAt: new Date(expiresAtMs).toISOString(),
+    owner: typeof memo.owner === 'string' ? memo.owner : null,
   };
 }
 

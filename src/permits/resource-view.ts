@@ -1,14 +1,18 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { PERMIT_WORKFLOW_TYPE } from '../temporal/messages.js';
 import { permitWorkflowId } from '../temporal/permit-id.js';
+import { actsAsHolder, type Actor } from './actor.js';
 import { heldPermitOf, isPermitMemo, permitFromRun, type Permit } from './permit.js';
 import type { TemporalRpc } from './temporal-rpc.js';
 import { toDomainError } from './temporal-errors.js';
 
+/** A holder as a resource view shows it: the token only to the permit's own key and to admins. */
+export type ViewedPermit = Omit<Permit, 'runId' | 'fencingToken' | 'owner'> & { runId?: string; fencingToken?: string };
+
 export interface ResourceView {
   resource: string;
   capacity: number;
-  held: Permit[];
+  held: ViewedPermit[];
   /** "strong" when every slot was read directly, "eventual" when listed from Temporal visibility. */
   consistency: 'strong' | 'eventual';
 }
@@ -39,8 +43,13 @@ export class ResourceViewer {
     private readonly capacityInForce: (resource: string) => Promise<number | undefined>,
   ) {}
 
-  /** The permits held on a resource. */
-  async view(resource: string, requestedCapacity: number | undefined): Promise<ResourceView> {
+  /** The permits held on a resource, their tokens shown only to the actor that holds them (and to admins). */
+  async view(resource: string, requestedCapacity: number | undefined, actor: Actor): Promise<ResourceView> {
+    const view = await this.viewAll(resource, requestedCapacity);
+    return { ...view, held: view.held.map((permit) => shownTo(actor, permit)) };
+  }
+
+  private async viewAll(resource: string, requestedCapacity: number | undefined): Promise<Omit<ResourceView, 'held'> & { held: Permit[] }> {
     const capacity = this.resourceCapacities[resource] ?? requestedCapacity ?? (await this.capacityInForce(resource));
     if (capacity !== undefined && capacity <= DIRECT_VIEW_MAX_CAPACITY) {
       const slots = Array.from({ length: capacity }, (_, slot) => slot);
@@ -80,4 +89,10 @@ export class ResourceViewer {
     }
     return held.sort((a, b) => a.slot - b.slot);
   }
+}
+
+/** The permit as the actor may see it: without its token (the key to release it) unless the actor holds it. */
+function shownTo(actor: Actor, permit: Permit): ViewedPermit {
+  const { runId, fencingToken, owner, ...rest } = permit;
+  return actsAsHolder(actor, owner) ? { runId, fencingToken, ...rest } : rest;
 }

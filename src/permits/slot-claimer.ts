@@ -15,6 +15,8 @@ export interface SlotRequest {
   capacity: number;
   leaseMs: number;
   holder: string | null;
+  /** The acquiring API key's name; null or absent when the service checks no keys. */
+  owner?: string | null | undefined;
 }
 
 /** How one slot claim ended. */
@@ -71,7 +73,18 @@ export class SlotClaimer {
   private async start(resource: string, slot: number, request: SlotRequest): Promise<ClaimResult> {
     const { rpc, taskQueue, maxHoldMs, maxRenewals, metrics, log } = this.options;
     const { capacity, leaseMs, holder } = request;
-    const options = permitStartOptions({ resource, slot, capacity, leaseMs, maxHoldMs, maxRenewals, holder, taskQueue });
+    const owner = request.owner ?? null;
+    const options = permitStartOptions({
+      resource,
+      slot,
+      capacity,
+      leaseMs,
+      maxHoldMs,
+      maxRenewals,
+      holder,
+      ...(owner !== null && { owner }),
+      taskQueue,
+    });
     const { workflowId } = options;
     // Taken before the start request is sent: the server starts the lease no earlier, so the
     // expiresAt reported from it can only be earlier than the moment the slot really frees.
@@ -109,9 +122,10 @@ export class SlotClaimer {
       holder,
       acquiredAt: new Date(sentAtMs).toISOString(),
       expiresAt: new Date(expiresAtMs).toISOString(),
+      owner,
     };
     this.options.granted(permit);
-    log.info({ resource, slot, runId, holder, leaseMs }, 'permit acquired');
+    log.info({ resource, slot, runId, holder, leaseMs, by: owner ?? undefined }, 'permit acquired');
     return { outcome: 'granted', permit };
   }
 

@@ -26,6 +26,12 @@ export interface PermitWorkflowInput {
    */
   historyBudget: number;
   holder: string | null;
+  /**
+   * The name of the API key that acquired the permit (never the key or its hash); only that key or an
+   * admin may release or renew it. Absent on runs of workflow holders, of a service without keys, and
+   * of versions before keys existed.
+   */
+  owner?: string | undefined;
 }
 
 export type PermitOutcome = 'released' | 'expired';
@@ -37,6 +43,8 @@ export interface PermitMemo {
   capacity: number;
   holder: string | null;
   leaseMs: number;
+  /** The acquiring API key's name (see PermitWorkflowInput.owner); set at the start, never changed. */
+  owner?: string;
   /** Written by the workflow on renewal; before that the lease ends at start time + leaseMs. */
   expiresAt?: string;
   /** Renewals so far, written by the workflow on renewal. */
@@ -47,8 +55,9 @@ export interface PermitMemo {
 
 /** The memo a permit run starts with; the service and the workflow-side Semaphore both start runs with it. */
 export function permitMemo(input: PermitWorkflowInput): PermitMemo {
-  const { resource, slot, capacity, holder, leaseMs } = input;
-  return { resource, slot, capacity, holder, leaseMs };
+  const { resource, slot, capacity, holder, leaseMs, owner } = input;
+  // Left out rather than undefined when there is none: a memo field holds a payload, and undefined has none.
+  return { resource, slot, capacity, holder, leaseMs, ...(owner !== undefined && { owner }) };
 }
 
 export interface RenewRequest {

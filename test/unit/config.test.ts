@@ -50,14 +50,25 @@ test('an empty environment gives the documented defaults', () => {
     maxCapacity: 10_000,
     maxWaitMs: 300_000,
     visibilityLookupWaitMs: 2_000,
+    maxHolderLength: 256,
   });
   assert.deepEqual(config.resourceCapacities, {});
+  assert.deepEqual(config.auth, { keysFile: undefined, allowUnauthenticated: false });
+  assert.deepEqual(config.http, {
+    bodyLimitBytes: 16_384,
+    maxHeaderBytes: 16_384,
+    rateLimitPerSecond: 1_000,
+    maxWaitersPerKey: 100,
+    tlsCertPath: undefined,
+    tlsKeyPath: undefined,
+  });
 });
 
 test('numbers and booleans are coerced from their string form', () => {
   const config = loadConfig({
     PORT: '9000',
     HOST: '0.0.0.0',
+    ALLOW_UNAUTHENTICATED: 'true',
     DATA_DIR: '/var/lib/locks',
     DEFAULT_LEASE_MS: '10000',
     MAX_LEASE_MS: '60000',
@@ -88,6 +99,7 @@ test('numbers and booleans are coerced from their string form', () => {
     maxCapacity: 50,
     maxWaitMs: 0,
     visibilityLookupWaitMs: 0,
+    maxHolderLength: 256,
   });
   assert.equal(config.temporal.address, 'temporal.example:7233');
   assert.equal(config.temporal.namespace, 'locks');
@@ -230,4 +242,44 @@ test('EXPIRED_LEASE_GRACE_MS no longer than the permit runs\' workflow task time
     assert.match(error.message, /workflow task timeout \(2000 ms\)/);
   }
   assert.equal(loadConfig({ EXPIRED_LEASE_GRACE_MS: '2001' }).limits.expiredLeaseGraceMs, 2_001);
+});
+
+test('without API_KEYS_FILE only a loopback HOST starts, unless ALLOW_UNAUTHENTICATED=true', () => {
+  for (const host of ['0.0.0.0', '10.1.2.3', '::', 'lock.internal']) {
+    const error = assertRejected({ HOST: host }, 'HOST');
+    assert.match(error.message, /API_KEYS_FILE/);
+    assert.match(error.message, /ALLOW_UNAUTHENTICATED/);
+    assert.equal(loadConfig({ HOST: host, ALLOW_UNAUTHENTICATED: 'true' }).auth.allowUnauthenticated, true);
+    assert.equal(loadConfig({ HOST: host, API_KEYS_FILE: '/etc/lock/keys.json' }).auth.keysFile, '/etc/lock/keys.json');
+  }
+  for (const host of ['127.0.0.1', '127.0.0.2', 'localhost', '::1']) assert.equal(loadConfig({ HOST: host }).host, host);
+  assertRejected({ HOST: '0.0.0.0', ALLOW_UNAUTHENTICATED: 'maybe' }, 'ALLOW_UNAUTHENTICATED');
+});
+
+test('the HTTP limits are read from their variables, and a value out of range names the variable', () => {
+  const config = loadConfig({
+    BODY_LIMIT_BYTES: '2048',
+    MAX_HEADER_BYTES: '4096',
+    MAX_HOLDER_LENGTH: '40',
+    RATE_LIMIT_PER_SECOND: '0',
+    MAX_WAITERS_PER_KEY: '3',
+    TLS_CERT_FILE: '/tls/cert.pem',
+    TLS_KEY_FILE: '/tls/key.pem',
+  });
+  assert.equal(config.http.bodyLimitBytes, 2_048);
+  assert.equal(config.http.maxHeaderBytes, 4_096);
+  assert.equal(config.limits.maxHolderLength, 40);
+  assert.equal(config.http.rateLimitPerSecond, 0);
+  assert.equal(config.http.maxWaitersPerKey, 3);
+  assert.equal(config.http.tlsCertPath, '/tls/cert.pem');
+  for (const [variable, value] of [
+    ['BODY_LIMIT_BYTES', '100'],
+    ['MAX_HEADER_BYTES', 'lots'],
+    ['MAX_HOLDER_LENGTH', '0'],
+    ['RATE_LIMIT_PER_SECOND', '-1'],
+    ['MAX_WAITERS_PER_KEY', '0'],
+  ] as const) {
+    assertRejected({ [variable]: value }, variable);
+  }
+  assertRejected({ TLS_CERT_FILE: '/tls/cert.pem' }, 'TLS_CERT_FILE');
 });

@@ -91,3 +91,20 @@ test('the Dockerfile is multi-stage, runs compiled JavaScript as a non-root user
   assert.equal(exposed, env.PORT);
   assert.equal(env.HOST, '0.0.0.0');
 });
+
+test('the Dockerfile and docker-compose.yml each say whether they check API keys or opt out of them', async () => {
+  const runtime = dockerfileStages(await read('Dockerfile')).at(-1)!;
+  const envBlock = runtime.filter((line) => /^(ENV\s|\s+\w+=)/.test(line)).join(' ');
+  const imageEnv = Object.fromEntries([...envBlock.matchAll(/(\w+)=(\S+)/g)].map((match) => [match[1]!, match[2]!]));
+  // The image listens on every interface and checks keys: the file is a path the operator mounts.
+  assert.ok(imageEnv.API_KEYS_FILE?.startsWith('/'), 'the image names the key file it reads');
+  assert.equal(loadConfig(imageEnv).auth.keysFile, imageEnv.API_KEYS_FILE);
+
+  const service = (await compose()).services['lock-service']!;
+  const environment = { ...imageEnv, ...service.environment };
+  const config = loadConfig(environment);
+  // compose opts out explicitly, and publishes the port on the host's loopback only.
+  assert.equal(config.auth.keysFile, undefined);
+  assert.equal(config.auth.allowUnauthenticated, true);
+  assert.ok((service.ports ?? []).every((mapping) => mapping.startsWith('127.0.0.1:')), 'published on loopback only');
+});

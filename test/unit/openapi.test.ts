@@ -24,10 +24,13 @@ test('the OpenAPI document describes every route of the v1 contract with its err
     'GET /healthz',
     'GET /readyz',
     'GET /metrics',
+    'POST /permits/{runId}/force-release',
+    'PUT /resources/{resource}/capacity',
+    'GET /keys',
   ]) {
     assert.ok(operations.includes(expected), `${expected} is documented`);
   }
   const acquire = document.paths['/resources/{resource}/acquire']!.post;
-  assert.deepEqual(Object.keys(acquire.responses).sort(), ['201', '400', '409', '503']);
+  assert.deepEqual(Object.keys(acquire.responses).sort(), ['201', '400', '401', '403', '409', '413', '415', '429', '503']);
   assert.equal(acquire.responses['409'].content['application/json'].schema.properties.error.type, 'string');
 });

@@ -21,6 +21,7 @@ function permit(runId: string): Permit {
     holder: null,
     acquiredAt: new Date().toISOString(),
     expiresAt: new Date(Date.now() + 1_000).toISOString(),
+    owner: null,
   };
 }
 

@@ -1,4 +1,5 @@
 import type { ResourceView } from '../../client/types.js';
+import { UNPRINTABLE } from '../../http/schemas.js';
 import { CONNECTION_HELP, clientFromOptions, expectPositionals, parseCommandLine, positiveIntegerOption } from '../args.js';
 import { formatDuration } from '../duration.js';
 import { EXIT } from '../exit-codes.js';
@@ -6,7 +7,8 @@ import type { CliIo } from '../io.js';
 
 export const HOLDERS_USAGE = `Usage: permit holders <resource> [options]
 
-Lists the permits held on the resource: slot, token, time left on the lease, holder.
+Lists the permits held on the resource: slot, token, time left on the lease, holder. A token shows
+only for permits your key holds (all of them for an admin key); the others show "-".
 
 Options:
   --capacity N       the capacity to inspect, for a resource without a configured one
@@ -14,6 +16,11 @@ Options:
   --json             print the service's answer as JSON
 
 ${CONNECTION_HELP}`;
+
+/** Holders set before the service refused control characters could still carry some: never print them raw to a terminal. */
+function printable(text: string): string {
+  return text.replace(new RegExp(UNPRINTABLE.source, 'g'), '?');
+}
 
 function table(view: ResourceView, now: number): string {
   const heading = `${view.resource}: ${view.held.length} of ${view.capacity} slot(s) held` +
@@ -23,9 +30,9 @@ function table(view: ResourceView, now: number): string {
     ['SLOT', 'TOKEN', 'LEFT', 'HOLDER'],
     ...view.held.map((permit) => [
       String(permit.slot),
-      permit.fencingToken,
+      permit.fencingToken ?? '-',
       formatDuration(Math.max(0, Date.parse(permit.expiresAt) - now)),
-      permit.holder ?? '',
+      printable(permit.holder ?? ''),
     ]),
   ];
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));

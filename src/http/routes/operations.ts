@@ -21,14 +21,18 @@ export interface OperationsRoutesOptions {
 
 /** Health, readiness and metrics for orchestrators and Prometheus. */
 export const operationsRoutes: FastifyPluginAsyncZod<OperationsRoutesOptions> = async (app, { readiness, metrics }) => {
+  // Probes and scrapers need no key and are never rate-limited.
   app.get('/healthz', {
-    schema: { tags: ['operations'], summary: 'The process is up', response: { 200: HealthSchema } },
+    config: { rateLimit: false },
+    schema: { tags: ['operations'], summary: 'The process is up', security: [], response: { 200: HealthSchema } },
     handler: async () => ({ status: 'ok' as const }),
   });
 
   app.get('/readyz', {
+    config: { rateLimit: false },
     schema: {
       tags: ['operations'],
+      security: [],
       summary: 'Temporal is reachable and, where this process runs one (SERVICE_ROLE all or worker), the worker is running',
       response: { 200: ReadinessSchema, 503: ReadinessSchema },
     },
@@ -49,8 +53,10 @@ export const operationsRoutes: FastifyPluginAsyncZod<OperationsRoutesOptions> = 
   });
 
   app.get('/metrics', {
+    config: { rateLimit: false },
     schema: {
       tags: ['operations'],
+      security: [],
       summary: 'Prometheus metrics',
       produces: ['text/plain'],
       response: { 200: z.string().describe('Prometheus text exposition format') },
