@@ -15,8 +15,11 @@ import type { Metrics } from '../metrics.js';
 import { shuttingDown } from '../permits/errors.js';
 import type { PermitService } from '../permits/permit-service.js';
 import { registerErrorHandling } from './error-handler.js';
+import { eventRoutes } from './routes/events.js';
 import { operationsRoutes, type Readiness } from './routes/operations.js';
 import { permitRoutes } from './routes/permits.js';
+import { resourceRoutes } from './routes/resources.js';
+import { uiRoutes } from './routes/ui.js';
 import { createLimitSchemas } from './schemas.js';
 
 export interface AppDependencies {
@@ -25,6 +28,8 @@ export interface AppDependencies {
   readiness: Readiness;
   metrics: Metrics;
   limits: Config['limits'];
+  /** The /events stream's pacing (EVENTS_REFRESH_MS, EVENTS_KEEPALIVE_MS). */
+  events: Config['events'];
   logger: Logger;
 }
 
@@ -102,13 +107,13 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
 
   registerErrorHandling(app);
-  if (deps.permits) await registerApi(app, deps.permits, deps.limits);
+  if (deps.permits) await registerApi(app, deps.permits, deps);
   await app.register(operationsRoutes, { readiness: deps.readiness, metrics: deps.metrics });
   return app;
 }
 
-/** The permit routes and their OpenAPI document (/openapi.json, /docs). */
-async function registerApi(app: FastifyInstance, permits: PermitService, limits: Config['limits']): Promise<void> {
+/** The permit routes, the dashboard's routes and page, and their OpenAPI document (/openapi.json, /docs). */
+async function registerApi(app: FastifyInstance, permits: PermitService, deps: AppDependencies): Promise<void> {
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.0.3',
@@ -120,6 +125,7 @@ async function registerApi(app: FastifyInstance, permits: PermitService, limits:
       },
       tags: [
         { name: 'permits', description: 'Acquire, renew, release and check permits' },
+        { name: 'resources', description: 'Who holds what: the resources with holders, past permits, live events' },
         { name: 'operations', description: 'Health, readiness, metrics' },
       ],
     },
@@ -131,5 +137,8 @@ async function registerApi(app: FastifyInstance, permits: PermitService, limits:
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  await app.register(permitRoutes, { permits, schemas: createLimitSchemas(limits) });
+  await app.register(permitRoutes, { permits, schemas: createLimitSchemas(deps.limits) });
+  await app.register(resourceRoutes, { permits });
+  await app.register(eventRoutes, { permits, events: deps.events });
+  await app.register(uiRoutes);
 }

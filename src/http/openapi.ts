@@ -17,6 +17,7 @@ export async function generateOpenApiDocument(config: Config): Promise<unknown> 
     permits,
     metrics,
     limits: config.limits,
+    events: config.events,
     logger,
     readiness: { role: config.role, accepting: () => false, temporalReachable: async () => false, workerState: () => 'INITIALIZED' },
   });

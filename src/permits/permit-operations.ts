@@ -8,6 +8,7 @@ import {
 import type { Logger } from 'pino';
 import type { Metrics, PermitOperation } from '../metrics.js';
 import { LEASE_EXPIRED, MAX_HOLD_EXCEEDED, RENEWAL_LIMIT, renewUpdate } from '../temporal/messages.js';
+import { RELEASE_REASON } from './close-reasons.js';
 import { closeEventOf, terminatedWithReason } from './close-record.js';
 import { maxHoldExceeded, permitEnded, permitNotFound, renewalLimit, type PermitEndState } from './errors.js';
 import { endStateOf, heldPermitOf, type HeldPermit, type Permit } from './permit.js';
@@ -24,9 +25,9 @@ export interface PermitOperationsOptions {
   slotFreed(workflowId: string): void;
   /** Told when a renewal through this replica has extended a lease. */
   renewed(permit: Permit): void;
+  /** Told when a release through this replica has ended a permit that was held. */
+  released?(workflowId: string, runId: string): void;
 }
-
-const RELEASE_REASON = 'released through the lock service API';
 
 type Outcome = 'ok' | 'ended' | 'not_found' | 'refused' | 'error';
 
@@ -58,6 +59,7 @@ export class PermitOperations {
     }
     this.count('release', 'ok');
     this.options.log.info({ runId, workflowId }, 'permit released');
+    this.options.released?.(workflowId, runId);
   }
 
   /**
