@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { acquireCommand } from './commands/acquire.js';
+import { historyCommand } from './commands/history.js';
 import { holdersCommand } from './commands/holders.js';
 import { releaseCommand } from './commands/release.js';
 import { renewCommand } from './commands/renew.js';
@@ -16,6 +17,7 @@ const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> =
   renew: renewCommand,
   status: statusCommand,
   holders: holdersCommand,
+  history: historyCommand,
 };
 
 /** The package version, read from package.json one level above src/ or dist/. */

@@ -14,6 +14,7 @@ Commands:
   renew <token>      extend a permit's lease and print its new end
   status <token>     exit 0 while the permit is held, 76 once it has ended
   holders <resource> list the permits held on a resource
+  history <resource> list the past permits of a resource, newest first
 Run "permit <command> --help" for a command's options.
 
 Durations: 250ms, 30s, 5m, 1h30m, 2d (a number needs a unit, except 0); --wait also takes "forever".
