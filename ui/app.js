@@ -6,6 +6,8 @@ const HISTORY_PAGE = 20;
 const TIMELINE_HISTORY = 100;
 const TIMELINE_REDRAW_MS = 2_000;
 const COUNTDOWN_MS = 250;
+/** However many permits end, a resource's history is read again at most this often. */
+const HISTORY_RELOAD_MS = 700;
 const OUTCOME_TEXT = {
   held: 'held now',
   released: 'released',
@@ -84,7 +86,12 @@ function setLive(text, ok) {
 
 // ---- resources ------------------------------------------------------------------------------
 
-async function loadResources() {
+/**
+ * Reads the list of resources; the holders and history of `detailsOf` ('all', or a set of names) and
+ * of resources new to the page are read too. A refresh reads only what changed: each resource costs
+ * the service reads of its slots and its history.
+ */
+async function loadResources(detailsOf = 'all') {
   const query = new URLSearchParams({ limit: String(RESOURCES_PER_PAGE) });
   if (state.prefix) query.set('prefix', state.prefix);
   const listing = await api(`/resources?${query}`);
@@ -96,12 +103,16 @@ async function loadResources() {
       state.resources.delete(name);
     }
   }
+  const fresh = listing.resources.filter((summary) => !state.resources.has(summary.resource)).map((summary) => summary.resource);
   for (const summary of listing.resources) upsertResource(summary.resource).summary = summary;
   $('#more-resources').hidden = !listing.nextCursor;
   state.cursor = listing.nextCursor;
   state.complete = listing.complete;
   updateDatalist();
-  await Promise.all(listing.resources.map((summary) => loadResource(summary.resource)));
+  const details = listing.resources
+    .map((summary) => summary.resource)
+    .filter((name) => detailsOf === 'all' || detailsOf.has(name) || fresh.includes(name));
+  await Promise.all(details.map((name) => loadResource(name)));
   renderAll();
 }
 
@@ -161,7 +172,7 @@ function settlePending(resource) {
   if (!pending) return;
   for (const entry of resource.history) pending.delete(entry.runId);
   if (pending.size === 0) state.pendingEnded.delete(resource.name);
-  else if ((pending.tries = (pending.tries ?? 0) + 1) <= 20) later(`history:${resource.name}`, 300, () => reloadHistory(resource.name));
+  else if ((pending.tries = (pending.tries ?? 0) + 1) <= 10) later(`history:${resource.name}`, HISTORY_RELOAD_MS, () => reloadHistory(resource.name));
   if (state.history.resource === resource.name && !state.history.before) later('history-table', 100, () => loadHistoryPage());
 }
 
@@ -424,7 +435,7 @@ function connect() {
     pending.add(runId);
     state.pendingEnded.set(name, pending);
     render(resource);
-    later(`history:${name}`, 150, () => reloadHistory(name));
+    later(`history:${name}`, HISTORY_RELOAD_MS, () => reloadHistory(name));
   };
   source.addEventListener('released', ended);
   source.addEventListener('expired', ended);
@@ -432,11 +443,7 @@ function connect() {
     const { changed, at } = JSON.parse(event.data);
     setLive(`Live · checked with Temporal at ${clock(at)}`, true);
     // The list carries the waiters and resources that appeared elsewhere; changed ones are read again.
-    later('resources', 0, async () => {
-      const shown = new Set(state.resources.keys());
-      await loadResources();
-      await Promise.all(changed.filter((name) => shown.has(name)).map((name) => loadResource(name)));
-    });
+    later('resources', 0, () => loadResources(new Set(changed)));
   });
 }
 

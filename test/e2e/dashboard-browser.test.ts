@@ -158,7 +158,11 @@ test('a screenshot of three resources under contention, for the README', async (
       });
       if (answer.status !== 201) continue;
       const [low, high] = resource.holdMs;
-      await new Promise((resolve) => setTimeout(resolve, low! + Math.random() * (high! - low!)));
+      const holdMs = low! + Math.random() * (high! - low!);
+      await new Promise((resolve) => setTimeout(resolve, holdMs / 2));
+      // Some holders renew their lease halfway, as `permit run` does.
+      if (index % 2 === 1) await service.call('POST', `/permits/${answer.body.runId}/renew`, {});
+      await new Promise((resolve) => setTimeout(resolve, holdMs / 2));
       await service.call('DELETE', `/permits/${answer.body.runId}`);
     }
   };
@@ -194,8 +198,8 @@ async function screenshotUnderContention(t: TestContext, service: TestService, p
   for (const resource of resources) {
     await page.locator(`${card(resource.name)} .holders li[data-run-id]`).first().waitFor({ timeout: 20_000 });
     await until(
-      async () => (await page.locator(`${card(resource.name)} .timeline .bar:not(.held)`).count()) >= 15,
-      `fifteen past permits of ${resource.name} are drawn`,
+      async () => (await page.locator(`${card(resource.name)} .timeline .bar:not(.held)`).count()) >= 25,
+      `25 past permits of ${resource.name} are drawn`,
       60_000,
     );
   }

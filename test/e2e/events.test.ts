@@ -107,3 +107,17 @@ test('GET /resources lists the resources with holders by name, with capacity, ho
   assert.equal(rest.nextCursor, null);
   void waiting;
 });
+
+test('a service shutting down ends its open event streams instead of waiting for their clients', { timeout: 120_000 }, async (t) => {
+  // A shutdown phase limit far beyond the test's timeout: a stream left open would hold stop() past it.
+  const service = await startTestService(t, { SHUTDOWN_TIMEOUT_MS: '600000' }, { listen: true });
+  const stream = await openEventStream(t, `${service.url}/events`);
+  await stream.next('hello', (event) => event.type === 'hello');
+  await service.stop();
+  await stream.ended;
+  const refused = await fetch(`${service.url}/events`).then(
+    (answer) => answer.status,
+    () => 'refused',
+  );
+  assert.equal(refused, 'refused', 'the server no longer listens');
+});

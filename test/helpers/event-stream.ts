@@ -15,6 +15,8 @@ export interface EventStream {
   nextComment(timeoutMs?: number): Promise<string>;
   status: number;
   contentType: string | null;
+  /** Resolves when the server has ended the stream (not when close() aborted it). */
+  ended: Promise<void>;
   close(): void;
 }
 
@@ -27,6 +29,8 @@ export async function openEventStream(t: TestContext, url: string): Promise<Even
   const comments: string[] = [];
   let wake: (() => void) | undefined;
   const changed = () => new Promise<void>((resolve) => (wake = resolve));
+  let serverEnded: () => void = () => undefined;
+  const ended = new Promise<void>((resolve) => (serverEnded = resolve));
   void (async () => {
     const decoder = new TextDecoder();
     let buffer = '';
@@ -48,6 +52,7 @@ export async function openEventStream(t: TestContext, url: string): Promise<Even
         }
         wake?.();
       }
+      serverEnded();
     } catch {
       // aborted after the test
     }
@@ -67,6 +72,7 @@ export async function openEventStream(t: TestContext, url: string): Promise<Even
     comments,
     status: response.status,
     contentType: response.headers.get('content-type'),
+    ended,
     next: (what, predicate, timeoutMs = 10_000) => waitFor(what, () => events.find(predicate), timeoutMs),
     nextComment: (timeoutMs = 10_000) => waitFor('a comment line', () => comments[0], timeoutMs),
     close: () => controller.abort(),

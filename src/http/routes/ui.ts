@@ -53,7 +53,8 @@ export const uiRoutes: FastifyPluginAsync = async (app) => {
     return reply.type(file.type).send(file.body);
   };
   for (const url of ['/', '/ui', '/ui/']) app.get(url, { schema: { hide: true } }, serve('index.html'));
+  // Only the files read at start-up are served: the name is a key, never a path.
   app.get<{ Params: { file: string } }>('/ui/:file', { schema: { hide: true } }, (request, reply) =>
-    serve(request.params.file === 'index.html' ? 'index.html' : request.params.file)(request, reply),
+    serve(request.params.file)(request, reply),
   );
 };
