@@ -154,3 +154,41 @@ test('bad history and listing parameters get 400 naming the parameter', async (t
     assert.ok(answer.body.message.startsWith(field), `${url}: ${answer.body.message}`);
   }
 });
+
+test('under contention on two slots, the history pages through every grant once and never shows two holders of one slot at once', async (t) => {
+  const service = await startTestService(t);
+  const resource = uniqueResource('contended');
+  const granted: string[] = [];
+  // Six callers wait for two slots: each freed slot goes to a waiter whose start was sent before
+  // the slot was free, the case where Temporal may stamp a start before the predecessor's close.
+  await Promise.all(
+    Array.from({ length: 6 }, async (_, caller) => {
+      for (let round = 0; round < 5; round++) {
+        const answer = await service.call('POST', `/resources/${resource}/acquire`, { capacity: 2, waitMs: 30_000, holder: `caller-${caller}` });
+        assert.equal(answer.status, 201, JSON.stringify(answer.body));
+        granted.push(answer.body.runId);
+        assert.equal((await service.call('DELETE', `/permits/${answer.body.runId}`)).status, 204);
+      }
+    }),
+  );
+  await untilHistory(service, resource, granted.length);
+
+  // Small pages: each one reads the predecessors of its oldest entries with a query over both slots.
+  const entries: any[] = [];
+  let before: string | null = null;
+  do {
+    const page: any = await history(service, resource, `?limit=7${before ? `&before=${encodeURIComponent(before)}` : ''}`);
+    entries.push(...page.entries);
+    before = page.nextBefore;
+  } while (before);
+  assert.deepEqual(entries.map((entry) => entry.runId).sort(), [...granted].sort(), 'every grant once');
+  for (const slot of [0, 1]) {
+    const ofSlot = entries.filter((entry) => entry.slot === slot);
+    assert.ok(ofSlot.length > 0, `slot ${slot} was used`);
+    for (let index = 1; index < ofSlot.length; index++) {
+      const [newer, older] = [ofSlot[index - 1], ofSlot[index]];
+      assert.ok(Date.parse(newer.acquiredAt) >= Date.parse(older.endedAt), `slot ${slot}: ${newer.runId} granted after ${older.runId} ended`);
+      assert.equal(newer.outcome, 'released');
+    }
+  }
+});
