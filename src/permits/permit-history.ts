@@ -110,6 +110,8 @@ export class PermitHistory {
     const query =
       `WorkflowType = '${PERMIT_WORKFLOW_TYPE}' AND WorkflowId STARTS_WITH '${prefix}' AND ExecutionStatus != 'Running'` +
       (before ? ` AND CloseTime < '${before.text}'` : '');
+    // Visibility lists closed runs by close time, newest first: its default order on SQL and
+    // Elasticsearch stores (SQL visibility takes no ORDER BY). A test pins it on the dev server.
     // One more than the page, to know whether an older page exists and where it starts.
     const listed = await this.list(query, limit + 1);
     let page = listed.slice(0, limit);

@@ -192,3 +192,24 @@ test('under contention on two slots, the history pages through every grant once 
     }
   }
 });
+
+test('newest first means by end: a long hold that started first and ended last is listed first, and paging keeps that order', async (t) => {
+  const service = await startTestService(t);
+  const resource = uniqueResource('by-end');
+  const long = (await service.call('POST', `/resources/${resource}/acquire`, { capacity: 3, holder: 'long' })).body;
+  const short = (await service.call('POST', `/resources/${resource}/acquire`, { capacity: 3, holder: 'short' })).body;
+  const shorter = (await service.call('POST', `/resources/${resource}/acquire`, { capacity: 3, holder: 'shorter' })).body;
+  await service.call('DELETE', `/permits/${short.runId}`);
+  await service.call('DELETE', `/permits/${shorter.runId}`);
+  await service.call('DELETE', `/permits/${long.runId}`);
+  await untilHistory(service, resource, 3);
+
+  const holders: string[] = [];
+  let before: string | null = null;
+  do {
+    const page: any = await history(service, resource, `?limit=1${before ? `&before=${encodeURIComponent(before)}` : ''}`);
+    holders.push(...page.entries.map((entry: any) => entry.holder));
+    before = page.nextBefore;
+  } while (before && holders.length < 10);
+  assert.deepEqual(holders, ['long', 'shorter', 'short']);
+});
