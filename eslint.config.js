@@ -26,6 +26,20 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard page's own script: plain browser JavaScript, outside the TypeScript project.
+    files: ['ui/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      sourceType: 'module',
+      parserOptions: { projectService: false },
+      globals: Object.fromEntries(
+        ['document', 'window', 'location', 'fetch', 'EventSource', 'URLSearchParams', 'Node', 'setTimeout', 'setInterval', 'clearTimeout'].map(
+          (name) => [name, 'readonly'],
+        ),
+      ),
+    },
+  },
+  {
     // Test assertions read loosely typed JSON answers.
     files: ['test/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },

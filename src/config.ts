@@ -62,6 +62,13 @@ export const EnvSchema = z
     TEMPORAL_TLS_SERVER_NAME: optionalString,
     TEMPORAL_API_KEY: optionalString,
     TEMPORAL_RPC_TIMEOUT_MS: int(100, 60_000).default(5_000),
+    TEMPORAL_UI_URL: optionalString.pipe(
+      z
+        .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL such as http://temporal-ui.internal:8080' })
+        // The URL is logged with the configuration and shown on the page: no credentials in it.
+        .refine((url) => !/^[a-z]+:\/\/[^/]*@/i.test(url), 'must not contain a user name or password')
+        .optional(),
+    ),
 
     TEMPORAL_CLI: optionalString,
     TEMPORAL_CLI_CACHE_DIR: z.string().min(1).default(path.join(os.homedir(), '.cache', 'temporal-lock-service')),
@@ -83,6 +90,8 @@ export const EnvSchema = z
     WAIT_PROBE_MS: int(50, 60_000).default(1_000),
     MAX_SLOT_WATCHES: int(0, 10_000).default(256),
     CAPACITY_LEASE_MS: int(1_000, 3_600_000).default(300_000),
+    EVENTS_REFRESH_MS: int(500, 600_000).default(5_000),
+    EVENTS_KEEPALIVE_MS: int(1_000, 300_000).default(15_000),
     SHUTDOWN_TIMEOUT_MS: int(1_000, 600_000).default(15_000),
 
     API_KEYS_FILE: optionalString,
@@ -155,6 +164,8 @@ export interface Config {
     tlsServerName: string | undefined;
     apiKey: string | undefined;
     rpcTimeoutMs: number;
+    /** Where the Temporal Web UI is (TEMPORAL_UI_URL); the embedded server's own UI when undefined. */
+    uiUrl: string | undefined;
   };
   devServer: {
     cliPath: string | undefined;
@@ -206,6 +217,12 @@ export interface Config {
   resourceCapacities: Record<string, number>;
   /** How long a replica may rely on a resource's capacity record after its last lease on it (see capacity-records.ts). */
   capacityLeaseMs: number;
+  events: {
+    /** How often /events reads visibility while anyone listens, so other replicas' changes show. */
+    refreshMs: number;
+    /** How often an idle /events stream gets a comment, so proxies do not cut it. */
+    keepAliveMs: number;
+  };
   shutdownTimeoutMs: number;
 }
 
@@ -222,7 +239,9 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     const problems = parsed.error.issues.map((issue) => {
       const variable = issue.path.join('.') || 'environment';
       const value = issue.path.length === 1 ? environment[String(issue.path[0])] : undefined;
-      const shown = value === undefined || /KEY|TOKEN|SECRET/.test(variable) ? '' : ` (got "${value}")`;
+      // Secrets, and URLs with credentials in them, are never echoed.
+      const secret = /KEY|TOKEN|SECRET/.test(variable) || /:\/\/[^/]*@/.test(value ?? '');
+      const shown = value === undefined || secret ? '' : ` (got "${value}")`;
       return `${variable}: ${issue.message}${shown}`;
     });
     throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
@@ -246,6 +265,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       tlsServerName: env.TEMPORAL_TLS_SERVER_NAME,
       apiKey: env.TEMPORAL_API_KEY,
       rpcTimeoutMs: env.TEMPORAL_RPC_TIMEOUT_MS,
+      uiUrl: env.TEMPORAL_UI_URL,
     },
     devServer: {
       cliPath: env.TEMPORAL_CLI,
@@ -281,6 +301,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
     },
     resourceCapacities: env.RESOURCE_CAPACITIES,
     capacityLeaseMs: env.CAPACITY_LEASE_MS,
+    events: { refreshMs: env.EVENTS_REFRESH_MS, keepAliveMs: env.EVENTS_KEEPALIVE_MS },
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
   };
 }

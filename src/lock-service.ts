@@ -143,7 +143,8 @@ export async function startLockService(config: Config, log: Logger, options: Loc
     const watchClient = new Client({ connection: watchConnection, namespace: config.temporal.namespace });
     // A worker replica serves no API, but its worker confirms workflow callers' claims against the
     // capacity records, so every role has the permits layer; only the routes depend on the role.
-    const permitService = PermitService.fromConfig(config, { client, watchClient }, metrics, log);
+    const temporalUiUrl = config.temporal.uiUrl ?? devServer?.uiUrl;
+    const permitService = PermitService.fromConfig(config, { client, watchClient }, metrics, log, temporalUiUrl);
     const permits = config.role === 'worker' ? undefined : permitService;
 
     let workerState = () => 'none';
@@ -189,6 +190,7 @@ export async function startLockService(config: Config, log: Logger, options: Loc
       http: config.http,
       keys: () => keys,
       tls,
+      events: config.events,
       logger: log,
       readiness: {
         role: config.role,

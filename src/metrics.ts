@@ -93,6 +93,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly eventStreams = new Gauge({
+    name: 'lock_event_streams',
+    help: 'Open /events streams (Server-Sent Events) on this replica',
+    registers: [this.registry],
+  });
+
   readonly httpSeconds = new Histogram({
     name: 'lock_http_request_duration_seconds',
     help: 'HTTP request latency by route and status code',

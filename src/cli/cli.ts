@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { acquireCommand } from './commands/acquire.js';
+import { historyCommand } from './commands/history.js';
 import { holdersCommand } from './commands/holders.js';
 import { keygenCommand } from './commands/keygen.js';
 import { releaseCommand } from './commands/release.js';
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> =
   status: statusCommand,
   holders: holdersCommand,
   keygen: keygenCommand,
+  history: historyCommand,
 };
 
 /** The package version, read from package.json one level above src/ or dist/. */

@@ -15,6 +15,7 @@ Commands:
   status <token>     exit 0 while the permit is held, 76 once it has ended
   holders <resource> list the permits held on a resource
   keygen             print a new API key and its entry for the service's API_KEYS_FILE
+  history <resource> list the past permits of a resource, newest first
 Run "permit <command> --help" for a command's options.
 
 Durations: 250ms, 30s, 5m, 1h30m, 2d (a number needs a unit, except 0); --wait also takes "forever".

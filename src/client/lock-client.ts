@@ -1,8 +1,15 @@
 import type { z } from 'zod';
-import { AcquiredPermitSchema, ErrorSchema, HeldPermitSchema, ResourceViewSchema } from '../http/schemas.js';
+import {
+  AcquiredPermitSchema,
+  ErrorSchema,
+  HeldPermitSchema,
+  HistoryPageSchema,
+  ResourceListSchema,
+  ResourceViewSchema,
+} from '../http/schemas.js';
 import { LockServiceError, LockServiceUnreachableError } from './errors.js';
 import { fetchTrustingCa } from './https-fetch.js';
-import type { HeldPermit, Permit, ResourceView } from './types.js';
+import type { HeldPermit, HistoryPage, Permit, ResourceList, ResourceView } from './types.js';
 import { withPermit, type PermitWork, type WithPermitOptions } from './with-permit.js';
 
 export interface LockClientOptions {
@@ -53,6 +60,22 @@ export interface RenewOptions extends RequestOptions {
 export interface HoldersOptions extends RequestOptions {
   /** Capacity to inspect, for a resource without a configured capacity (up to 64 reads every slot directly). */
   capacity?: number | undefined;
+}
+
+export interface HistoryOptions extends RequestOptions {
+  /** Permits per page, 1..100; default 20. */
+  limit?: number | undefined;
+  /** Only permits that ended before this: the `nextBefore` of the previous page. */
+  before?: string | undefined;
+}
+
+export interface ResourcesOptions extends RequestOptions {
+  /** Only resources whose names start with this. */
+  prefix?: string | undefined;
+  /** Resources per page, 1..500; default 100. */
+  limit?: number | undefined;
+  /** The `nextCursor` of the previous page. */
+  cursor?: string | undefined;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -228,6 +251,27 @@ export class LockClient {
     const query = options.capacity === undefined ? '' : `?capacity=${options.capacity}`;
     const answer = await this.request('GET', `/resources/${encodeURIComponent(resource)}${query}`, options);
     return this.expect(answer, 200, ResourceViewSchema);
+  }
+
+  /** The past permits of a resource, newest first; pass `nextBefore` as `before` for the next page. */
+  async history(resource: string, options: HistoryOptions = {}): Promise<HistoryPage> {
+    const query = new URLSearchParams();
+    if (options.limit !== undefined) query.set('limit', String(options.limit));
+    if (options.before !== undefined) query.set('before', options.before);
+    const search = query.size > 0 ? `?${query}` : '';
+    const answer = await this.request('GET', `/resources/${encodeURIComponent(resource)}/history${search}`, options);
+    return this.expect(answer, 200, HistoryPageSchema);
+  }
+
+  /** The resources that have holders now, by name; pass `nextCursor` as `cursor` for the next page. */
+  async resources(options: ResourcesOptions = {}): Promise<ResourceList> {
+    const query = new URLSearchParams();
+    if (options.prefix) query.set('prefix', options.prefix);
+    if (options.limit !== undefined) query.set('limit', String(options.limit));
+    if (options.cursor !== undefined) query.set('cursor', options.cursor);
+    const search = query.size > 0 ? `?${query}` : '';
+    const answer = await this.request('GET', `/resources${search}`, options);
+    return this.expect(answer, 200, ResourceListSchema);
   }
 
   /**

@@ -1,5 +1,13 @@
 import type { z } from 'zod';
-import type { ErrorSchema, HeldPermitSchema, PermitSchema, ResourceViewSchema } from '../http/schemas.js';
+import type {
+  ErrorSchema,
+  HeldPermitSchema,
+  HistoryEntrySchema,
+  HistoryPageSchema,
+  PermitSchema,
+  ResourceListSchema,
+  ResourceViewSchema,
+} from '../http/schemas.js';
 
 // The client's types are the server's zod schemas, so a change to the API changes both sides at once.
 
@@ -20,3 +28,12 @@ export type ErrorCode = ErrorBody['error'];
 
 /** How an ended permit ended. */
 export type PermitEndState = NonNullable<ErrorBody['state']>;
+
+/** One past permit of a resource. */
+export type HistoryEntry = z.infer<typeof HistoryEntrySchema>;
+
+/** A page of a resource's past permits, newest first. */
+export type HistoryPage = z.infer<typeof HistoryPageSchema>;
+
+/** A page of the resources that have holders now. */
+export type ResourceList = z.infer<typeof ResourceListSchema>;

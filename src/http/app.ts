@@ -19,9 +19,12 @@ import { rateLimited, shuttingDown } from '../permits/errors.js';
 import type { PermitService } from '../permits/permit-service.js';
 import { actorOf, registerAuthentication, type KeysInForce } from './authentication.js';
 import { registerErrorHandling } from './error-handler.js';
+import { eventRoutes } from './routes/events.js';
 import { operationsRoutes, type Readiness } from './routes/operations.js';
 import { adminRoutes } from './routes/admin.js';
 import { permitRoutes } from './routes/permits.js';
+import { resourceRoutes } from './routes/resources.js';
+import { uiRoutes } from './routes/ui.js';
 import { createLimitSchemas } from './schemas.js';
 
 export interface AppDependencies {
@@ -35,6 +38,8 @@ export interface AppDependencies {
   keys: KeysInForce;
   /** Serve HTTPS with this certificate and key (PEM); plain HTTP without. */
   tls?: { cert: Buffer; key: Buffer } | undefined;
+  /** The /events stream's pacing (EVENTS_REFRESH_MS, EVENTS_KEEPALIVE_MS). */
+  events: Config['events'];
   logger: Logger;
 }
 
@@ -158,7 +163,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   return app;
 }
 
-/** The permit routes and their OpenAPI document (/openapi.json, /docs). */
+/** The permit routes, the dashboard's routes and page, and their OpenAPI document (/openapi.json, /docs). */
 async function registerApi(app: FastifyInstance, permits: PermitService, deps: AppDependencies): Promise<void> {
   await app.register(fastifySwagger, {
     openapi: {
@@ -171,6 +176,7 @@ async function registerApi(app: FastifyInstance, permits: PermitService, deps: A
       },
       tags: [
         { name: 'permits', description: 'Acquire, renew, release and check permits' },
+        { name: 'resources', description: 'Who holds what: the resources with holders, past permits, live events' },
         { name: 'operations', description: 'Health, readiness, metrics' },
         { name: 'admin', description: 'Admin keys only: force-release, capacities, the key list' },
       ],
@@ -197,4 +203,7 @@ async function registerApi(app: FastifyInstance, permits: PermitService, deps: A
   const schemas = createLimitSchemas(deps.limits);
   await app.register(permitRoutes, { permits, schemas, maxWaitersPerKey: deps.http.maxWaitersPerKey, actorOf });
   await app.register(adminRoutes, { permits, schemas, keys: deps.keys, actorOf });
+  await app.register(resourceRoutes, { permits });
+  await app.register(eventRoutes, { permits, events: deps.events });
+  await app.register(uiRoutes);
 }

@@ -19,6 +19,7 @@ export async function generateOpenApiDocument(config: Config): Promise<unknown> 
     limits: config.limits,
     http: config.http,
     keys: () => undefined,
+    events: config.events,
     logger,
     readiness: { role: config.role, accepting: () => false, temporalReachable: async () => false, workerState: () => 'INITIALIZED' },
   });

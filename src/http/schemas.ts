@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import { ROLES } from '../auth/roles.js';
 import type { Config } from '../config.js';
+import { PERMIT_OUTCOMES } from '../permits/close-reasons.js';
 import { ERROR_CODES } from '../permits/errors.js';
 import { RUN_ID_PATTERN } from '../permits/permit.js';
 import { ResourceNameSchema } from '../permits/resource-name.js';
+import { parseRunTime } from '../permits/run-time.js';
 import { SERVICE_ROLES } from '../service-role.js';
 
 /**
@@ -101,6 +103,84 @@ export const KeyListSchema = z.object({
       prefixes: z.array(z.string()).describe('Resource-name prefixes the key may use; "*" is every resource'),
     }),
   ),
+});
+
+export const ResourceListQuerySchema = z.strictObject({
+  prefix: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{0,128}$/, 'must be the start of a resource name: at most 128 of A-Z a-z 0-9 . _ -')
+    .default('')
+    .describe('Only resources whose names start with this'),
+  limit: z.coerce.number().int().min(1).max(500).default(100).describe('Resources per page, 1..500; default 100'),
+  cursor: ResourceNameSchema.optional().describe('The nextCursor of the previous page'),
+});
+
+export const ResourceSummarySchema = z.object({
+  resource: z.string(),
+  capacity: z.number().int().describe('The capacity its holders were granted under (for waiters only: the one they wait under)'),
+  holders: z.number().int().describe('Permits held now'),
+  earliestExpiresAt: isoTime.nullable().describe('The earliest lease end among the holders; null when nobody holds it'),
+  waitingHere: z.number().int().describe('Acquires waiting for it on the replica that answers (not on other replicas)'),
+});
+
+export const ResourceListSchema = z.object({
+  resources: z.array(ResourceSummarySchema).describe('By name'),
+  nextCursor: z.string().nullable().describe('Pass as cursor for the next page; null on the last page'),
+  consistency: z
+    .literal('eventual')
+    .describe('Listed from Temporal visibility, which follows grants and releases a moment later'),
+  complete: z
+    .boolean()
+    .describe('False when more permits were held than one listing reads (10,000): some resources may be missing'),
+});
+
+export const HistoryQuerySchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20).describe('Permits per page, 1..100; default 20'),
+  before: z
+    .string()
+    .refine((text) => parseRunTime(text) !== undefined, {
+      message: 'must be a time in UTC such as 2026-12-01T17:02:03.123456789Z (the nextBefore of the previous page)',
+    })
+    .optional()
+    .describe('Only permits that ended before this time: the nextBefore of the previous page'),
+});
+
+export const HistoryEntrySchema = z.object({
+  runId: z.string().describe('The permit\'s runId (its fencing token while it was held)'),
+  workflowId: z.string().describe('permit:<resource>:<slot>'),
+  resource: z.string(),
+  slot: z.number().int(),
+  capacity: z.number().int(),
+  holder: z.string().nullable(),
+  leaseMs: z.number().int().describe('The lease length last granted'),
+  renewals: z.number().int().describe('Renewals it received'),
+  acquiredAt: isoTime.describe(
+    'When it was granted: the later of the run\'s recorded start and the close of the run that held the slot before it. ' +
+      'Temporal stamps a start before it finds the slot free, so under contention the recorded start can come before ' +
+      'the previous holder\'s end; the grant never does',
+  ),
+  endedAt: isoTime.describe('When its run closed'),
+  heldMs: z.number().int().describe('endedAt - acquiredAt'),
+  outcome: z
+    .enum(PERMIT_OUTCOMES)
+    .describe(
+      'released: by its holder (a release, or the workflow-side Semaphore\'s signal); expired: the lease ran out ' +
+        '(a release that came after that counts as expired); force_released: ended by an operator; max_hold: ended by ' +
+        'Temporal at MAX_HOLD_MS; terminated: ended any other way (in the Temporal UI, by a parent workflow that closed)',
+    ),
+  reason: z.string().nullable().describe('The terminate reason, for a permit whose run was terminated'),
+  temporalUiUrl: z.string().nullable().describe('The run in the Temporal Web UI; null when the service does not know where it is'),
+});
+
+export const HistoryPageSchema = z.object({
+  resource: z.string(),
+  entries: z
+    .array(HistoryEntrySchema)
+    .describe(
+      'Newest first (by endedAt). Claims that were never delivered to anyone are left out, so a page may hold fewer than limit',
+    ),
+  nextBefore: z.string().nullable().describe('Pass as before for the next (older) page; null on the last page'),
+  consistency: z.literal('eventual').describe('Listed from Temporal visibility, which follows closes a moment later'),
 });
 
 export const HealthSchema = z.object({ status: z.literal('ok') });

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { AcquireOutcome, Metrics } from '../metrics.js';
 import { parsePermitWorkflowId, permitWorkflowId } from '../temporal/permit-id.js';
+import { CAPACITY_WITHDRAWN_REASON } from './close-reasons.js';
 import { CapacityRecords, anySlotHeldDirect } from './capacity-records.js';
 import {
   DomainError,
@@ -50,6 +51,8 @@ export interface AcquirerOptions {
   granted(permit: Permit): void;
   /** Gives back a permit claimed for a waiter who left meanwhile. */
   release(runId: string): Promise<void>;
+  /** Told of each run an acquire ended because its lease had run out with no worker to close it. */
+  expiredRunEnded?(workflowId: string, runId: string, holder: string | null): void;
 }
 
 /** A new request tries every slot it has reason to think free, and re-checks a few it saw held. */
@@ -90,7 +93,13 @@ export class Acquirer {
   constructor(private readonly options: AcquirerOptions) {
     const { rpc, taskQueue, limits, metrics, log, granted } = options;
     const { maxHoldMs, maxRenewals } = limits;
-    const takeover = new LeaseTakeover({ rpc, graceMs: limits.expiredLeaseGraceMs, metrics, log });
+    const takeover = new LeaseTakeover({
+      rpc,
+      graceMs: limits.expiredLeaseGraceMs,
+      metrics,
+      log,
+      ended: (workflowId, runId, holder) => options.expiredRunEnded?.(workflowId, runId, holder),
+    });
     this.claimer = new SlotClaimer({ rpc, taskQueue, maxHoldMs, maxRenewals, takeover, metrics, log, granted });
     this.watcher = new SlotWatcher(options.watchClient, options.waiting.maxSlotWatches);
     this.capacities = new CapacityRecords({
@@ -143,6 +152,16 @@ export class Acquirer {
       observe(acquireOutcomeOf(error, request.signal?.aborted ?? false));
       throw error;
     }
+  }
+
+  /** The acquires waiting on this replica, by resource, with the capacity the first of them waits under. */
+  waitingByResource(): Map<string, { waiting: number; capacity: number }> {
+    const waiting = new Map<string, { waiting: number; capacity: number }>();
+    for (const [resource, queue] of this.queues) {
+      const capacity = queue.headCapacity;
+      if (capacity !== undefined) waiting.set(resource, { waiting: queue.size, capacity });
+    }
+    return waiting;
   }
 
   /** A slot was freed through this replica: waiters here get it before anyone else hears of it. */
@@ -301,7 +320,7 @@ export class Acquirer {
       await this.capacities.settle(resource, capacity, Date.now() + CAPACITY_SETTLE_PATIENCE_MS);
       return permit;
     } catch (error) {
-      await this.claimer.withdraw(permit, 'claimed while the capacity of its resource changed; never delivered');
+      await this.claimer.withdraw(permit, CAPACITY_WITHDRAWN_REASON);
       this.hints.peek(resource)?.markFree(permit.slot);
       throw error;
     }

@@ -2,6 +2,7 @@ import { WorkflowNotFoundError, type WorkflowExecutionDescription } from '@tempo
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import { PERMIT_WORKFLOW_TASK_TIMEOUT_MS } from '../temporal/messages.js';
+import { EXPIRED_TAKEOVER_PREFIX } from './close-reasons.js';
 import { isPermitMemo, leaseEndMs } from './permit.js';
 import type { TemporalRpc } from './temporal-rpc.js';
 import { toDomainError } from './temporal-errors.js';
@@ -32,6 +33,8 @@ export interface LeaseTakeoverOptions {
   graceMs: number;
   metrics: Metrics;
   log: Logger;
+  /** Told of each run this replica ended as expired. */
+  ended?(workflowId: string, runId: string, holder: string | null): void;
 }
 
 /** Temporal's own default, assumed for a run whose description does not say (never shorter: that could end a renewed run). */
@@ -46,7 +49,7 @@ function durationMs(duration: { seconds?: unknown; nanos?: number | null } | nul
 /** The terminate reason: the run's close record in Temporal says it ended as expired, and why. */
 export function expiredTakeoverReason(leaseEndMs: number, graceMs: number): string {
   return (
-    `expired: the lease ended at ${new Date(leaseEndMs).toISOString()} and no worker had closed the run; ` +
+    `${EXPIRED_TAKEOVER_PREFIX} the lease ended at ${new Date(leaseEndMs).toISOString()} and no worker had closed the run; ` +
     `an acquire ended it more than ${graceMs} ms later`
   );
 }
@@ -89,6 +92,7 @@ export class LeaseTakeover {
       throw toDomainError(error);
     }
     metrics.expiredLeaseChecks.inc({ result: 'ended' });
+    this.options.ended?.(workflowId, run.runId, run.memo.holder ?? null);
     this.options.log.info(
       { workflowId, runId: run.runId, leaseEnd: new Date(leaseEnd).toISOString(), graceMs },
       'ended a permit run past its lease that no worker had closed',

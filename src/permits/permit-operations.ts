@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { Metrics, PermitOperation } from '../metrics.js';
 import { LEASE_EXPIRED, MAX_HOLD_EXCEEDED, RENEWAL_LIMIT, renewUpdate } from '../temporal/messages.js';
 import { actsAsHolder, type Actor } from './actor.js';
+import { FORCE_RELEASE_PREFIX, RELEASE_REASON } from './close-reasons.js';
 import { closeEventOf, terminatedWithReason } from './close-record.js';
 import { maxHoldExceeded, permitEnded, permitNotFound, renewalLimit, type PermitEndState } from './errors.js';
 import { endStateOf, heldPermitOf, type HeldPermit, type Permit } from './permit.js';
@@ -28,15 +29,9 @@ export interface PermitOperationsOptions {
   slotFreed(workflowId: string): void;
   /** Told when a renewal through this replica has extended a lease. */
   renewed(permit: Permit): void;
+  /** Told when a release through this replica has ended a permit that was held. */
+  released?(workflowId: string, runId: string): void;
 }
-
-const RELEASE_REASON = 'released through the lock service API';
-
-/**
- * The stable start of a force-release's terminate reason, which the run's close record keeps:
- * `force-released by <key name>: <reason> (release <id>)`.
- */
-export const FORCE_RELEASE_PREFIX = 'force-released by ';
 
 /** An admin's release of a permit it does not hold, with the reason it gave. */
 export interface ForceRelease {
@@ -81,6 +76,7 @@ export class PermitOperations {
     this.count('release', 'ok');
     if (force) this.options.log.warn({ runId, workflowId, by: actor.keyName, reason: force.reason }, 'permit force-released');
     else this.options.log.info({ runId, workflowId, by: actor.keyName }, 'permit released');
+    this.options.released?.(workflowId, runId);
   }
 
   /**

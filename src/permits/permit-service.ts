@@ -6,12 +6,20 @@ import { Acquirer, type AcquireRequest } from './acquirer.js';
 import { UNRESTRICTED, type Actor } from './actor.js';
 import type { CapacityRecords } from './capacity-records.js';
 import type { HeldPermit, Permit } from './permit.js';
+import { PermitEvents } from './permit-events.js';
+import { PermitHistory, type HistoryPage } from './permit-history.js';
 import { PermitLocator } from './permit-locator.js';
 import { PermitOperations, type ForceRelease } from './permit-operations.js';
+import { ResourceDirectory, type ResourceListPage } from './resource-directory.js';
 import { ResourceViewer, type ResourceView } from './resource-view.js';
+import type { RunTime } from './run-time.js';
 import { TemporalRpc } from './temporal-rpc.js';
+import { TemporalUiLinks } from './temporal-ui-links.js';
 
 export type { AcquireRequest } from './acquirer.js';
+export type { HistoryEntry, HistoryPage } from './permit-history.js';
+export type { PermitEvent } from './permit-events.js';
+export type { ResourceListPage } from './resource-directory.js';
 export type { ResourceView } from './resource-view.js';
 
 export interface PermitServiceOptions {
@@ -24,6 +32,12 @@ export interface PermitServiceOptions {
   resourceCapacities: Record<string, number>;
   capacityLeaseMs: number;
   rpcTimeoutMs: number;
+  /** Where the Temporal Web UI is (TEMPORAL_UI_URL, or the embedded server's); undefined: no links. */
+  temporalUiUrl?: string | undefined;
+  /** The Temporal namespace, for links into its Web UI. */
+  namespace?: string | undefined;
+  /** How often /events reads visibility while anyone listens (EVENTS_REFRESH_MS). */
+  eventsRefreshMs?: number | undefined;
   metrics: Metrics;
   log: Logger;
 }
@@ -31,12 +45,20 @@ export interface PermitServiceOptions {
 /**
  * What the routes call. It wires the modules that do the work and holds no logic of its own:
  * acquiring (acquirer.ts), release/renew/status (permit-operations.ts), the resource view
- * (resource-view.ts), every Temporal call's deadline (temporal-rpc.ts).
+ * (resource-view.ts), the resource list (resource-directory.ts), the history (permit-history.ts),
+ * the event stream (permit-events.ts), every Temporal call's deadline (temporal-rpc.ts).
  */
 export class PermitService {
   private readonly acquirer: Acquirer;
   private readonly operations: PermitOperations;
   private readonly viewer: ResourceViewer;
+  private readonly directory: ResourceDirectory;
+  private readonly history: PermitHistory;
+  private readonly locator: PermitLocator;
+  /** Grants, releases, renewals and expiries through this replica, and a periodic refresh from visibility. */
+  readonly events: PermitEvents;
+  /** Links into the Temporal Web UI. */
+  readonly temporalUi: TemporalUiLinks;
 
   /** The service as the configuration describes it. */
   static fromConfig(
@@ -44,9 +66,13 @@ export class PermitService {
     clients: { client: Client; watchClient?: Client },
     metrics: Metrics,
     log: Logger,
+    temporalUiUrl: string | undefined = config.temporal.uiUrl,
   ): PermitService {
     return new PermitService({
       ...clients,
+      temporalUiUrl,
+      namespace: config.temporal.namespace,
+      eventsRefreshMs: config.events.refreshMs,
       taskQueue: config.temporal.taskQueue,
       limits: config.limits,
       waiting: config.waiting,
@@ -62,6 +88,17 @@ export class PermitService {
     const { client, metrics, log } = options;
     const rpc = new TemporalRpc(client, options.rpcTimeoutMs);
     const locator = new PermitLocator(client, options.limits.visibilityLookupWaitMs, (call) => rpc.call(call), log);
+    this.locator = locator;
+    this.temporalUi = new TemporalUiLinks(options.temporalUiUrl, options.namespace ?? client.options.namespace);
+    this.history = new PermitHistory({ rpc, links: this.temporalUi });
+    this.directory = new ResourceDirectory(rpc, () => this.acquirer.waitingByResource());
+    this.events = new PermitEvents({
+      rpc,
+      directory: this.directory,
+      refreshMs: options.eventsRefreshMs ?? 5_000,
+      metrics,
+      log,
+    });
     this.acquirer = new Acquirer({
       rpc,
       watchClient: options.watchClient ?? client,
@@ -74,7 +111,8 @@ export class PermitService {
       metrics,
       log,
       granted: (permit) => locator.remember(permit),
-      release: (runId) => this.operations.release(runId, UNRESTRICTED),
+      release: (runId) => this.release(runId, UNRESTRICTED),
+      expiredRunEnded: (workflowId, runId, holder) => this.events.expired(workflowId, runId, holder),
     });
     this.operations = new PermitOperations({
       rpc,
@@ -84,6 +122,7 @@ export class PermitService {
       log,
       slotFreed: (workflowId) => this.acquirer.slotFreed(workflowId),
       renewed: (permit) => this.acquirer.permitRenewed(permit),
+      released: (workflowId, runId) => this.events.released(workflowId, runId, this.locator.cached(runId)?.holder),
     });
     this.viewer = new ResourceViewer(rpc, options.resourceCapacities, (resource) => this.acquirer.capacities.capacityInForce(resource));
   }
@@ -95,12 +134,15 @@ export class PermitService {
 
   /** Ends every wait in progress and the calls made in the background; called once at shutdown. */
   close(): Promise<void> {
+    this.events.close();
     return this.acquirer.close();
   }
 
   /** Claims a free slot, waiting up to waitMs for one; throws resource_busy when none frees in time. */
-  acquire(request: AcquireRequest): Promise<Permit> {
-    return this.acquirer.acquire(request);
+  async acquire(request: AcquireRequest): Promise<Permit> {
+    const permit = await this.acquirer.acquire(request);
+    this.events.granted(permit);
+    return permit;
   }
 
   /**
@@ -112,8 +154,10 @@ export class PermitService {
   }
 
   /** Extends the lease to now + leaseMs (default: the permit's lease length); its holder's key or an admin only. */
-  renew(runId: string, leaseMs: number | undefined, actor: Actor): Promise<HeldPermit> {
-    return this.operations.renew(runId, leaseMs, actor);
+  async renew(runId: string, leaseMs: number | undefined, actor: Actor): Promise<HeldPermit> {
+    const permit = await this.operations.renew(runId, leaseMs, actor);
+    this.events.renewed(permit);
+    return permit;
   }
 
   /** The permit as Temporal has it now; ended permits throw permit_ended. This is the fencing-token check. */
@@ -133,5 +177,15 @@ export class PermitService {
    */
   setCapacity(resource: string, capacity: number): Promise<number> {
     return this.acquirer.resolveCapacity(resource, capacity, 0);
+  }
+
+  /** The resources that have holders now (or waiters on this replica), by name, from visibility. */
+  listResources(prefix: string, limit: number, cursor: string | undefined): Promise<ResourceListPage> {
+    return this.directory.list(prefix, limit, cursor);
+  }
+
+  /** The past permits of a resource that ended before `before`, newest first. */
+  resourceHistory(resource: string, limit: number, before: RunTime | undefined): Promise<HistoryPage> {
+    return this.history.page(resource, limit, before);
   }
 }

@@ -2,6 +2,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { PERMIT_WORKFLOW_TYPE } from '../temporal/messages.js';
 import { permitWorkflowId } from '../temporal/permit-id.js';
 import { actsAsHolder, type Actor } from './actor.js';
+import { mapWithConcurrency } from './map-with-concurrency.js';
 import { heldPermitOf, isPermitMemo, permitFromRun, type Permit } from './permit.js';
 import type { TemporalRpc } from './temporal-rpc.js';
 import { toDomainError } from './temporal-errors.js';
@@ -20,19 +21,6 @@ export interface ResourceView {
 /** Up to this capacity a resource view describes every slot directly instead of asking visibility. */
 const DIRECT_VIEW_MAX_CAPACITY = 64;
 const DESCRIBES_AT_ONCE = 16;
-
-async function mapWithConcurrency<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  return results;
-}
 
 /** Who holds a resource now: every slot read directly when the capacity is small and known, else visibility. */
 export class ResourceViewer {

@@ -4,6 +4,7 @@ import type { Metrics } from '../metrics.js';
 import { PERMIT_WORKFLOW_TYPE } from '../temporal/messages.js';
 import { permitWorkflowId } from '../temporal/permit-id.js';
 import type { permitWorkflow } from '../temporal/workflows/permit.js';
+import { NOT_DELIVERED_PREFIX } from './close-reasons.js';
 import type { LeaseTakeover } from './lease-takeover.js';
 import type { Permit } from './permit.js';
 import { permitStartOptions } from './permit-start.js';
@@ -133,7 +134,7 @@ export class SlotClaimer {
   private async endUndelivered(workflowId: string, runId: string, leaseMs: number, leftMs: number): Promise<boolean> {
     const { rpc, log } = this.options;
     const reason =
-      `not delivered: the start was answered with ${Math.round(leftMs)} ms of its ${leaseMs} ms lease left ` +
+      `${NOT_DELIVERED_PREFIX} the start was answered with ${Math.round(leftMs)} ms of its ${leaseMs} ms lease left ` +
       `(less than the ${deliveryMarginMs(leaseMs)} ms margin), so no caller ever held this permit`;
     try {
       await rpc.call(() => rpc.client.workflow.getHandle(workflowId, runId).terminate(reason));

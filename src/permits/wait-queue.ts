@@ -103,6 +103,11 @@ export class WaitQueue {
     return this.waiters.length;
   }
 
+  /** The capacity the first waiter asks for; undefined while nobody waits. */
+  get headCapacity(): number | undefined {
+    return this.waiters[0]?.request.capacity;
+  }
+
   /**
    * Waits behind everyone already queued, through transient Temporal errors. Settles with a permit, or
    * with `onGiveUp()`'s error when the deadline passes or the signal fires first; at that moment the

@@ -220,8 +220,10 @@ test('a bad capacity or an unknown parameter in the resource view query is refus
 test('an unknown route is a 404 not_found JSON answer', async () => {
   for (const [method, url] of [
     ['GET', '/nope'],
-    ['GET', '/resources'],
+    // GET /resources lists the resources with holders; GET /permits is no route.
+    ['GET', '/permits'],
     ['POST', '/permits'],
+    ['GET', '/ui/missing.js'],
   ] as const) {
     assertRefused(await service.call(method, url), 404, 'not_found');
   }

@@ -72,6 +72,43 @@ test('acquire --json prints the whole permit; holders --json the service\'s view
   assert.equal((await runCli(t, ['release', permit.runId], env())).code, 0);
 });
 
+test('permit history prints the past permits newest first as a table with how each ended, and --json the service\'s page', async (t) => {
+  const resource = uniqueResource('cli-history');
+  const tokens: string[] = [];
+  for (const holder of ['first holder', 'second holder', 'third holder']) {
+    const acquired = await runCli(t, ['acquire', resource, '--holder', holder], env());
+    assert.equal(acquired.code, 0, acquired.stderr);
+    tokens.push(acquired.stdout.trim());
+    assert.equal((await runCli(t, ['release', tokens.at(-1)!], env())).code, 0);
+  }
+  // Visibility lists a closed run a moment after it closed.
+  let listed: any;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    listed = JSON.parse((await runCli(t, ['history', resource, '--json'], env())).stdout);
+    if (listed.entries.length === 3) break;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  assert.deepEqual(listed.entries.map((entry: any) => entry.runId), [...tokens].reverse());
+
+  const shown = await runCli(t, ['history', resource, '--limit', '2'], env());
+  assert.equal(shown.code, 0, shown.stderr);
+  const lines = shown.stdout.trimEnd().split('\n');
+  assert.match(lines[0]!, /^ENDED\s+SLOT\s+HOLDER\s+HELD\s+RENEWALS\s+OUTCOME\s+TOKEN$/);
+  assert.match(lines[1]!, new RegExp(`^\\S+Z\\s+0\\s+third holder\\s+\\S+\\s+0\\s+released\\s+${tokens[2]}$`));
+  assert.match(lines[2]!, new RegExp(`second holder .*released\\s+${tokens[1]}$`));
+  const older = /^older: permit history \S+ --before (\S+)$/.exec(lines[3] ?? '');
+  assert.ok(older, `the last line names the next page: ${lines[3]}`);
+  const next = await runCli(t, ['history', resource, '--before', older[1]!], env());
+  assert.match(next.stdout, new RegExp(`first holder .*released\\s+${tokens[0]}\\n$`));
+
+  const bad = await runCli(t, ['history', resource, '--limit', '500'], env());
+  assert.equal(bad.code, EXIT.usage);
+  assert.match(bad.stderr, /--limit/);
+  const badBefore = await runCli(t, ['history', resource, '--before', 'yesterday'], env());
+  assert.equal(badBefore.code, EXIT.usage);
+  assert.match(badBefore.stderr, /before/);
+});
+
 test('acquire --no-wait on a held resource exits with the busy code and prints no token', async (t) => {
   const resource = uniqueResource('cli-acquire-busy');
   const held = await request('POST', `${service.url}/resources/${resource}/acquire`, { leaseMs: 30_000 });

@@ -21,6 +21,12 @@ test('a worker-role replica serves no API, only health, readiness and metrics, a
     ['DELETE', `/permits/${runId}`],
     ['GET', '/openapi.json'],
     ['GET', '/docs'],
+    ['GET', '/resources'],
+    ['GET', `/resources/${resource}/history`],
+    ['GET', '/events'],
+    ['GET', '/'],
+    ['GET', '/ui'],
+    ['GET', '/ui/app.js'],
   ] as const) {
     const answer = await worker.call(method, url);
     assert.equal(answer.status, 404, `${method} ${url} on the worker replica: ${JSON.stringify(answer.body)}`);

@@ -39,6 +39,6 @@ test('the client loads no server package at runtime, only zod and its own pure m
   const modules = [...seen].map((file) => path.relative(SRC, file)).sort();
   assert.ok(modules.includes('http/schemas.ts'), 'the types and answer checks come from the server schemas');
   for (const module of modules) {
-    assert.match(module, /^(client\/|auth\/roles\.ts$|http\/schemas\.ts$|permits\/(errors|permit|resource-name)\.ts$|service-role\.ts$|temporal\/permit-id\.ts$)/, module);
+    assert.match(module, /^(client\/|auth\/roles\.ts$|http\/schemas\.ts$|permits\/(close-reasons|errors|permit|resource-name|run-time)\.ts$|service-role\.ts$|temporal\/permit-id\.ts$)/, module);
   }
 });

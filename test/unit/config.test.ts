@@ -169,8 +169,22 @@ test('each bad value stops loading with a ConfigError naming the variable', () =
     [{ MAX_RENEWALS: 'many' }, 'MAX_RENEWALS'],
     [{ SERVICE_ROLE: 'both' }, 'SERVICE_ROLE'],
     [{ EXPIRED_LEASE_GRACE_MS: 'soon' }, 'EXPIRED_LEASE_GRACE_MS'],
+    [{ TEMPORAL_UI_URL: 'temporal-ui:8080' }, 'TEMPORAL_UI_URL'],
+    [{ TEMPORAL_UI_URL: 'ftp://temporal-ui' }, 'TEMPORAL_UI_URL'],
+    [{ EVENTS_REFRESH_MS: '100' }, 'EVENTS_REFRESH_MS'],
+    [{ EVENTS_KEEPALIVE_MS: 'often' }, 'EVENTS_KEEPALIVE_MS'],
   ];
   for (const [env, variable] of cases) assertRejected(env, variable);
+});
+
+test('TEMPORAL_UI_URL takes an http(s) URL, and one carrying a password is refused without echoing it', () => {
+  assert.equal(loadConfig({ TEMPORAL_UI_URL: 'https://temporal.example/ui' }).temporal.uiUrl, 'https://temporal.example/ui');
+  assert.equal(loadConfig({}).temporal.uiUrl, undefined, 'unset: the embedded server\'s own UI, else no link');
+  assert.deepEqual(loadConfig({}).events, { refreshMs: 5_000, keepAliveMs: 15_000 });
+  assert.throws(
+    () => loadConfig({ TEMPORAL_UI_URL: 'https://ops:hunter2@temporal.example' }),
+    (error: Error) => error.message.includes('TEMPORAL_UI_URL') && !error.message.includes('hunter2'),
+  );
 });
 
 test('a variable set to nothing is treated as not set', () => {

@@ -65,6 +65,11 @@ test('docker-compose points the lock service at that server with settings the co
   assert.equal(service.build, '.');
 });
 
+test('the published package carries the dashboard page\'s files', async () => {
+  const files = JSON.parse(await read('package.json')).files as string[];
+  assert.ok(files.includes('ui/'), 'package.json files lists ui/');
+});
+
 test('the Dockerfile is multi-stage, runs compiled JavaScript as a non-root user and exposes the configured port', async () => {
   const text = await read('Dockerfile');
   const stages = dockerfileStages(text);
@@ -78,6 +83,8 @@ test('the Dockerfile is multi-stage, runs compiled JavaScript as a non-root user
   assert.ok(runtime.some((line) => /COPY --from=\w+ \/app\/dist/.test(line)), 'the runtime copies the compiled dist/');
   assert.ok(runtime.some((line) => /npm ci --omit=dev/.test(line)), 'the runtime installs production dependencies only');
   assert.ok(runtime.some((line) => line.startsWith('CMD ["node", "dist/main.js"]')));
+  // The dashboard page is plain files beside dist/ (src/http/routes/ui.ts reads them from ../../../ui).
+  assert.ok(runtime.some((line) => /^COPY\s+(--from=\w+\s+)?(\/app\/)?ui\s+\.\/ui$/.test(line)), 'the runtime has the page\'s files in ui/');
 
   const tsconfig = JSON.parse(await read('tsconfig.build.json'));
   assert.equal(tsconfig.compilerOptions.rootDir, 'src', 'dist/main.js is the build of src/main.ts');

@@ -1,0 +1,86 @@
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Config } from '../../config.js';
+import type { PermitService } from '../../permits/permit-service.js';
+import { ErrorSchema } from '../schemas.js';
+
+export interface EventRoutesOptions {
+  permits: PermitService;
+  events: Config['events'];
+}
+
+/** A stream whose client reads slower than this much piles up is ended; the client reconnects and reloads. */
+const MAX_BUFFERED_BYTES = 1024 * 1024;
+/** How soon a browser's EventSource reconnects after the stream ends. */
+const RECONNECT_MS = 2_000;
+
+const EVENTS_DESCRIPTION = `Server-Sent Events (text/event-stream). Each event is \`event: <type>\` with a JSON \`data\` line:
+
+- \`hello\` (first): \`refreshMs\`, \`keepAliveMs\`, \`temporalUiWorkflowsUrl\` (the prefix of run links in the Temporal Web UI, or null).
+- \`granted\`, \`renewed\`: \`{at, permit}\`, for permits granted or renewed through this replica.
+- \`released\`, \`expired\`: \`{at, runId, resource, slot, holder}\`. Releases through this replica at once; expiries of permits granted or renewed here are seen at their lease end (one describe each), and runs this replica ended as expired (no worker had closed them) at once.
+- \`refresh\`: \`{at, changed, complete}\` every refreshMs (EVENTS_REFRESH_MS): the resources whose holders changed since the last refresh, read from Temporal visibility, wherever the change happened. So another replica's grant, release, renewal or expiry shows within refreshMs plus visibility's lag.
+
+A comment line (\`: keep-alive\`) every keepAliveMs (EVENTS_KEEPALIVE_MS) keeps proxies from closing an idle stream. Events are not replayed after a reconnect: reload the state from the JSON API then.`;
+
+/** GET /events: this replica's permit events and a periodic refresh from Temporal, as Server-Sent Events. */
+export const eventRoutes: FastifyPluginAsyncZod<EventRoutesOptions> = async (app, { permits, events }) => {
+  const open = new Set<() => void>();
+  // Streams never end by themselves: without this the HTTP server's close would wait for each client.
+  app.addHook('preClose', async () => {
+    for (const end of [...open]) end();
+  });
+
+  app.get('/events', {
+    schema: {
+      tags: ['resources'],
+      summary: 'Live permit events of this replica, and a periodic refresh from Temporal',
+      description: EVENTS_DESCRIPTION,
+      produces: ['text/event-stream'],
+      response: { 200: z.string().describe('text/event-stream'), 503: ErrorSchema },
+    },
+    handler: (request, reply) => {
+      reply.hijack();
+      const raw = reply.raw;
+      raw.writeHead(200, {
+        ...(reply.getHeaders() as OutgoingHttpHeaders),
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        // nginx buffers responses unless told otherwise, which would hold events back.
+        'x-accel-buffering': 'no',
+      });
+      let id = 0;
+      const send = (type: string, data: unknown) => {
+        raw.write(`id: ${++id}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
+        if (raw.writableLength > MAX_BUFFERED_BYTES) {
+          request.log.warn({ bufferedBytes: raw.writableLength }, '/events client reads too slowly; ending its stream');
+          end();
+        }
+      };
+      raw.write(`retry: ${RECONNECT_MS}\n\n`);
+      send('hello', {
+        refreshMs: events.refreshMs,
+        keepAliveMs: events.keepAliveMs,
+        temporalUiWorkflowsUrl: permits.temporalUi.workflowsUrl() ?? null,
+      });
+      const unsubscribe = permits.events.subscribe(({ type, ...data }) => send(type, data));
+      const keepAlive = setInterval(() => raw.write(`: keep-alive\n\n`), events.keepAliveMs);
+      let ended = false;
+      const stop = () => {
+        if (ended) return;
+        ended = true;
+        clearInterval(keepAlive);
+        unsubscribe();
+        open.delete(end);
+      };
+      function end() {
+        stop();
+        raw.end();
+      }
+      open.add(end);
+      raw.once('close', stop);
+      request.log.info('/events stream opened');
+    },
+  });
+};
