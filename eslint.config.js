@@ -33,7 +33,7 @@ export default tseslint.config(
       sourceType: 'module',
       parserOptions: { projectService: false },
       globals: Object.fromEntries(
-        ['document', 'window', 'location', 'fetch', 'EventSource', 'URLSearchParams', 'Node', 'setTimeout', 'setInterval', 'clearTimeout'].map(
+        ['document', 'window', 'location', 'fetch', 'sessionStorage', 'AbortController', 'TextDecoderStream', 'URLSearchParams', 'Node', 'setTimeout', 'setInterval', 'clearTimeout'].map(
           (name) => [name, 'readonly'],
         ),
       ),

@@ -21,7 +21,7 @@ const state = {
   prefix: '',
   windowMs: 3_600_000,
   cursor: null,
-  /** resource name → { summary, capacity, held: Map<runId, permit>, history: entry[], card } */
+  /** resource name → { summary, capacity, held: Map<workflowId, permit>, history: entry[], card } */
   resources: new Map(),
   temporalUi: null,
   history: { resource: null, before: null, stack: [] },
@@ -48,9 +48,50 @@ function h(tag, attributes = {}, ...children) {
   return element;
 }
 
+// ---- API key ----------------------------------------------------------------------------------
+// A service with API_KEYS_FILE wants a key on every call. The page asks for it after a 401, keeps it
+// in this tab's session storage only, and sends it as a bearer token (EventSource cannot send one, so
+// the event stream is read with fetch as well).
+
+const KEY_STORAGE = 'lock-service-api-key';
+
+function apiKey() {
+  return sessionStorage.getItem(KEY_STORAGE);
+}
+
+function authHeaders(accept) {
+  const key = apiKey();
+  return key ? { accept, authorization: `Bearer ${key}` } : { accept };
+}
+
+function askForKey(message) {
+  const form = $('#key-form');
+  form.hidden = false;
+  $('#key-message').textContent = message;
+  $('#api-key').focus();
+}
+
+$('#key-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const key = $('#api-key').value.trim();
+  if (!key) return;
+  sessionStorage.setItem(KEY_STORAGE, key);
+  $('#api-key').value = '';
+  $('#key-form').hidden = true;
+  $('#forget-key').hidden = false;
+  reconnect();
+});
+$('#forget-key').addEventListener('click', () => {
+  sessionStorage.removeItem(KEY_STORAGE);
+  $('#forget-key').hidden = true;
+  reconnect();
+});
+$('#forget-key').hidden = !apiKey();
+
 async function api(path) {
-  const response = await fetch(path, { headers: { accept: 'application/json' } });
+  const response = await fetch(path, { headers: authHeaders('application/json') });
   const body = await response.json().catch(() => ({}));
+  if (response.status === 401) askForKey(body.message ?? 'This service wants an API key.');
   if (!response.ok) throw new Error(body.message ?? `HTTP ${response.status}`);
   return body;
 }
@@ -151,7 +192,7 @@ async function loadResource(name) {
     api(`/resources/${encodeURIComponent(name)}/history?limit=${TIMELINE_HISTORY}`),
   ]);
   resource.capacity = view.capacity;
-  resource.held = new Map(view.held.map((permit) => [permit.runId, permit]));
+  resource.held = new Map(view.held.map((permit) => [permit.workflowId, permit]));
   applyRecent(resource);
   resource.history = history.entries;
   settlePending(resource);
@@ -190,15 +231,15 @@ function later(key, delayMs, fn) {
 const RECENT_MS = 5_000;
 
 /** Notes an event, so a read that was already under way when it came cannot undo it. */
-function noteRecent(resource, runId, permit) {
-  resource.recent.set(runId, { at: Date.now(), permit });
+function noteRecent(resource, workflowId, permit) {
+  resource.recent.set(workflowId, { at: Date.now(), permit });
 }
 
 function applyRecent(resource) {
-  for (const [runId, { at, permit }] of resource.recent) {
-    if (Date.now() - at > RECENT_MS) resource.recent.delete(runId);
-    else if (permit) resource.held.set(runId, permit);
-    else resource.held.delete(runId);
+  for (const [workflowId, { at, permit }] of resource.recent) {
+    if (Date.now() - at > RECENT_MS) resource.recent.delete(workflowId);
+    else if (permit) resource.held.set(workflowId, permit);
+    else resource.held.delete(workflowId);
   }
 }
 
@@ -236,7 +277,7 @@ function render(resource) {
     ...(holders.length === 0
       ? [h('li', { class: 'empty' }, 'No holders')]
       : holders.map((permit) =>
-          h('li', { 'data-run-id': permit.runId },
+          h('li', { 'data-workflow-id': permit.workflowId, 'data-run-id': permit.runId },
             h('span', { class: 'slot' }, `slot ${permit.slot}`),
             h('span', { class: 'holder' }, permit.holder ?? '(no label)'),
             h('span', { class: 'countdown', 'data-expires-at': permit.expiresAt }, countdownText(permit.expiresAt))))),
@@ -296,7 +337,8 @@ function renderTimeline(resource) {
         tabindex: '-1',
         'aria-label': label,
         title: label,
-        'data-run-id': bar.runId,
+        // A holder's runId is shown only to the key that holds it (and admins): its slot's workflow ID stands in.
+        'data-run-id': bar.runId ?? bar.workflowId,
         'data-outcome': bar.outcome,
         onfocus: () => showBar(resource, bar),
         onmouseenter: () => showBar(resource, bar),
@@ -333,8 +375,8 @@ function onTimelineKey(event) {
 }
 
 function showBar(resource, bar) {
-  resource.selected = bar.runId;
-  const link = runLink(bar.workflowId, bar.runId);
+  resource.selected = bar.runId ?? bar.workflowId;
+  const link = bar.runId ? runLink(bar.workflowId, bar.runId) : null;
   const fields = [
     ['Holder', bar.holder ?? '(no label)'],
     ['Slot', `${bar.slot} of ${bar.capacity}`],
@@ -343,7 +385,7 @@ function showBar(resource, bar) {
     bar.endedAt ? ['Ended', clock(bar.endedAt)] : ['Lease ends', clock(bar.expiresAt)],
     ['Held for', duration(bar.end - bar.start)],
     ['Renewals', bar.renewals ?? '–'],
-    ['Run', bar.runId],
+    ['Run', bar.runId ?? 'shown to its holder only'],
   ];
   if (bar.reason) fields.push(['Reason', bar.reason]);
   $('.bar-details', resource.card).replaceChildren(
@@ -395,55 +437,104 @@ function updateDatalist() {
 
 // ---- live events ----------------------------------------------------------------------------
 
+let stream = null;
+
+function reconnect() {
+  stream?.abort();
+  for (const resource of state.resources.values()) resource.card.remove();
+  state.resources.clear();
+  connect();
+}
+
+/** Reads /events with fetch (so it can carry the key), parses the Server-Sent Events, reconnects. */
 function connect() {
-  const source = new EventSource('/events');
-  source.addEventListener('hello', (event) => {
-    state.temporalUi = JSON.parse(event.data).temporalUiWorkflowsUrl;
-    setLive('Live', true);
-    // Events are not replayed after a reconnect: read the state again.
-    loadResources().catch(showError);
-    if (state.history.resource) loadHistoryPage().catch(showError);
-  });
-  source.addEventListener('error', () => setLive('Reconnecting…', false));
-  source.addEventListener('granted', (event) => {
-    const { permit } = JSON.parse(event.data);
-    if (!permit.resource.startsWith(state.prefix)) return;
-    const resource = upsertResource(permit.resource);
-    resource.capacity = Math.max(resource.capacity, permit.capacity);
-    resource.held.set(permit.runId, permit);
-    noteRecent(resource, permit.runId, permit);
-    if (resource.summary && resource.summary.waitingHere > 0) resource.summary.waitingHere--;
-    updateDatalist();
-    render(resource);
-    updateNote();
-  });
-  source.addEventListener('renewed', (event) => {
-    const { permit } = JSON.parse(event.data);
-    const resource = state.resources.get(permit.resource);
-    if (!resource) return;
-    resource.held.set(permit.runId, { ...resource.held.get(permit.runId), ...permit });
-    noteRecent(resource, permit.runId, resource.held.get(permit.runId));
-    render(resource);
-  });
-  const ended = (event) => {
-    const { resource: name, runId } = JSON.parse(event.data);
+  const controller = new AbortController();
+  stream = controller;
+  const handlers = {
+    hello: (data) => {
+      state.temporalUi = data.temporalUiWorkflowsUrl;
+      setLive('Live', true);
+      // Events are not replayed after a reconnect: read the state again.
+      loadResources().catch(showError);
+      if (state.history.resource) loadHistoryPage().catch(showError);
+    },
+    granted: ({ permit }) => {
+      if (!permit.resource.startsWith(state.prefix)) return;
+      const resource = upsertResource(permit.resource);
+      resource.capacity = Math.max(resource.capacity, permit.capacity);
+      resource.held.set(permit.workflowId, permit);
+      noteRecent(resource, permit.workflowId, permit);
+      if (resource.summary && resource.summary.waitingHere > 0) resource.summary.waitingHere--;
+      updateDatalist();
+      render(resource);
+      updateNote();
+    },
+    renewed: ({ permit }) => {
+      const resource = state.resources.get(permit.resource);
+      if (!resource) return;
+      resource.held.set(permit.workflowId, { ...resource.held.get(permit.workflowId), ...permit });
+      noteRecent(resource, permit.workflowId, resource.held.get(permit.workflowId));
+      render(resource);
+    },
+    released: (data) => ended(data),
+    expired: (data) => ended(data),
+    refresh: ({ changed, at }) => {
+      setLive(`Live · checked with Temporal at ${clock(at)}`, true);
+      // The list carries the waiters and resources that appeared elsewhere; changed ones are read again.
+      later('resources', 0, () => loadResources(new Set(changed)));
+    },
+  };
+  function ended({ resource: name, slot, runId }) {
     const resource = state.resources.get(name);
     if (!resource) return;
-    resource.held.delete(runId);
-    noteRecent(resource, runId, null);
+    const workflowId = `permit:${name}:${slot}`;
+    const held = resource.held.get(workflowId);
+    // The slot may already have its next holder (whose runId differs); that one stays.
+    if (held && held.runId && held.runId !== runId) return;
+    resource.held.delete(workflowId);
+    noteRecent(resource, workflowId, null);
     const pending = state.pendingEnded.get(name) ?? new Set();
     pending.add(runId);
     state.pendingEnded.set(name, pending);
     render(resource);
     later(`history:${name}`, HISTORY_RELOAD_MS, () => reloadHistory(name));
+  }
+  const retry = () => {
+    if (controller.signal.aborted) return;
+    setLive('Reconnecting…', false);
+    setTimeout(() => stream === controller && connect(), 2_000);
   };
-  source.addEventListener('released', ended);
-  source.addEventListener('expired', ended);
-  source.addEventListener('refresh', (event) => {
-    const { changed, at } = JSON.parse(event.data);
-    setLive(`Live · checked with Temporal at ${clock(at)}`, true);
-    // The list carries the waiters and resources that appeared elsewhere; changed ones are read again.
-    later('resources', 0, () => loadResources(new Set(changed)));
+  (async () => {
+    const response = await fetch('/events', { headers: authHeaders('text/event-stream'), signal: controller.signal });
+    if (response.status === 401) {
+      const body = await response.json().catch(() => ({}));
+      setLive('An API key is needed', false);
+      askForKey(body.message ?? 'This service wants an API key.');
+      return;
+    }
+    if (!response.ok || !response.body) return retry();
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return retry();
+      buffer += value;
+      let end;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        let type = 'message';
+        let data = '';
+        for (const line of block.split('\n')) {
+          if (line.startsWith('event: ')) type = line.slice(7);
+          else if (line.startsWith('data: ')) data += line.slice(6);
+        }
+        if (data && handlers[type]) handlers[type](JSON.parse(data));
+      }
+    }
+  })().catch((error) => {
+    if (!controller.signal.aborted) retry();
+    else if (error.name !== 'AbortError') showError(error);
   });
 }
 

@@ -203,7 +203,7 @@ async function registerApi(app: FastifyInstance, permits: PermitService, deps: A
   const schemas = createLimitSchemas(deps.limits);
   await app.register(permitRoutes, { permits, schemas, maxWaitersPerKey: deps.http.maxWaitersPerKey, actorOf });
   await app.register(adminRoutes, { permits, schemas, keys: deps.keys, actorOf });
-  await app.register(resourceRoutes, { permits });
-  await app.register(eventRoutes, { permits, events: deps.events });
+  await app.register(resourceRoutes, { permits, actorOf });
+  await app.register(eventRoutes, { permits, events: deps.events, actorOf });
   await app.register(uiRoutes);
 }

@@ -179,9 +179,9 @@ export class PermitService {
     return this.acquirer.resolveCapacity(resource, capacity, 0);
   }
 
-  /** The resources that have holders now (or waiters on this replica), by name, from visibility. */
-  listResources(prefix: string, limit: number, cursor: string | undefined): Promise<ResourceListPage> {
-    return this.directory.list(prefix, limit, cursor);
+  /** The resources that have holders now (or waiters on this replica), by name, from visibility; only those the actor may use. */
+  listResources(prefix: string, limit: number, cursor: string | undefined, actor: Actor = UNRESTRICTED): Promise<ResourceListPage> {
+    return this.directory.list(prefix, limit, cursor, (resource) => actor.mayUse(resource));
   }
 
   /** The past permits of a resource that ended before `before`, newest first. */

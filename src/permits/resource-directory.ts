@@ -46,11 +46,17 @@ export class ResourceDirectory {
   ) {}
 
   /** Resources with holders (or waiters on this replica) whose names start with `prefix`, by name, after `cursor`. */
-  async list(prefix: string, limit: number, cursor: string | undefined): Promise<ResourceListPage> {
+  async list(
+    prefix: string,
+    limit: number,
+    cursor: string | undefined,
+    visible: (resource: string) => boolean = () => true,
+  ): Promise<ResourceListPage> {
     const held = await this.scan(prefix);
     const waiting = this.waitingHere();
     const names = new Set([...held.resources.keys(), ...[...waiting.keys()].filter((name) => name.startsWith(prefix))]);
-    const sorted = [...names].filter((name) => cursor === undefined || name > cursor).sort();
+    // Filtered before paging, so a key limited to some prefixes gets full pages of its own resources.
+    const sorted = [...names].filter((name) => (cursor === undefined || name > cursor) && visible(name)).sort();
     const page = sorted.slice(0, limit).map((resource) => {
       const here = waiting.get(resource);
       const summary = held.resources.get(resource) ?? { resource, capacity: here?.capacity ?? 1, holders: 0, earliestExpiresAt: null };

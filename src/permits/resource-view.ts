@@ -80,7 +80,7 @@ export class ResourceViewer {
 }
 
 /** The permit as the actor may see it: without its token (the key to release it) unless the actor holds it. */
-function shownTo(actor: Actor, permit: Permit): ViewedPermit {
+export function shownTo(actor: Actor, permit: Permit): ViewedPermit {
   const { runId, fencingToken, owner, ...rest } = permit;
   return actsAsHolder(actor, owner) ? { runId, fencingToken, ...rest } : rest;
 }

@@ -21,10 +21,10 @@ export interface EventStream {
 }
 
 /** Reads a Server-Sent Events stream over real HTTP, closed after the test. */
-export async function openEventStream(t: TestContext, url: string): Promise<EventStream> {
+export async function openEventStream(t: TestContext, url: string, headers: Record<string, string> = {}): Promise<EventStream> {
   const controller = new AbortController();
   t.after(() => controller.abort());
-  const response = await fetch(url, { signal: controller.signal, headers: { accept: 'text/event-stream' } });
+  const response = await fetch(url, { signal: controller.signal, headers: { accept: 'text/event-stream', ...headers } });
   const events: StreamEvent[] = [];
   const comments: string[] = [];
   let wake: (() => void) | undefined;

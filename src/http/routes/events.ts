@@ -1,13 +1,38 @@
 import type { OutgoingHttpHeaders } from 'node:http';
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
-import type { PermitService } from '../../permits/permit-service.js';
+import type { Actor } from '../../permits/actor.js';
+import type { PermitEvent, PermitService } from '../../permits/permit-service.js';
+import { shownTo } from '../../permits/resource-view.js';
 import { ErrorSchema } from '../schemas.js';
+import { accessErrors } from './error-responses.js';
 
 export interface EventRoutesOptions {
   permits: PermitService;
   events: Config['events'];
+  /** The caller as the permits layer sees it (its key's prefixes, whether it is an admin). */
+  actorOf(request: FastifyRequest): Actor;
+}
+
+/**
+ * An event as this caller may see it, or undefined when it concerns a resource outside its key's
+ * prefixes. A held permit's token (the key to release it) goes only to its holder and to admins, as in
+ * the resource view; a permit that has ended carries its runId, which no longer unlocks anything.
+ */
+export function eventShownTo(actor: Actor, { type, ...data }: PermitEvent): { type: string; data: unknown } | undefined {
+  switch (type) {
+    case 'granted':
+    case 'renewed':
+      if (!('permit' in data) || !actor.mayUse(data.permit.resource)) return undefined;
+      return { type, data: { at: data.at, permit: shownTo(actor, data.permit) } };
+    case 'released':
+    case 'expired':
+      return 'resource' in data && actor.mayUse(data.resource) ? { type, data } : undefined;
+    case 'refresh':
+      return 'changed' in data ? { type, data: { ...data, changed: data.changed.filter((resource) => actor.mayUse(resource)) } } : undefined;
+  }
 }
 
 /** A stream whose client reads slower than this much piles up is ended; the client reconnects and reloads. */
@@ -22,10 +47,12 @@ const EVENTS_DESCRIPTION = `Server-Sent Events (text/event-stream). Each event i
 - \`released\`, \`expired\`: \`{at, runId, resource, slot, holder}\`. Releases through this replica at once; expiries of permits granted or renewed here are seen at their lease end (one describe each), and runs this replica ended as expired (no worker had closed them) at once.
 - \`refresh\`: \`{at, changed, complete}\` every refreshMs (EVENTS_REFRESH_MS): the resources whose holders changed since the last refresh, read from Temporal visibility, wherever the change happened. So another replica's grant, release, renewal or expiry shows within refreshMs plus visibility's lag.
 
+With API keys, the stream needs a key allowed to read, like every API route, and carries only the resources within its prefixes; a held permit's \`runId\` and \`fencingToken\` go only to the key that holds it and to admins (a browser's EventSource cannot send a key: read the stream with fetch, as the dashboard does).
+
 A comment line (\`: keep-alive\`) every keepAliveMs (EVENTS_KEEPALIVE_MS) keeps proxies from closing an idle stream. Events are not replayed after a reconnect: reload the state from the JSON API then.`;
 
 /** GET /events: this replica's permit events and a periodic refresh from Temporal, as Server-Sent Events. */
-export const eventRoutes: FastifyPluginAsyncZod<EventRoutesOptions> = async (app, { permits, events }) => {
+export const eventRoutes: FastifyPluginAsyncZod<EventRoutesOptions> = async (app, { permits, events, actorOf }) => {
   const open = new Set<() => void>();
   // Streams never end by themselves: without this the HTTP server's close would wait for each client.
   app.addHook('preClose', async () => {
@@ -33,12 +60,13 @@ export const eventRoutes: FastifyPluginAsyncZod<EventRoutesOptions> = async (app
   });
 
   app.get('/events', {
+    config: { access: 'read' },
     schema: {
       tags: ['resources'],
       summary: 'Live permit events of this replica, and a periodic refresh from Temporal',
       description: EVENTS_DESCRIPTION,
       produces: ['text/event-stream'],
-      response: { 200: z.string().describe('text/event-stream'), 503: ErrorSchema },
+      response: { 200: z.string().describe('text/event-stream'), ...accessErrors(), 503: ErrorSchema },
     },
     handler: (request, reply) => {
       reply.hijack();
@@ -64,7 +92,11 @@ export const eventRoutes: FastifyPluginAsyncZod<EventRoutesOptions> = async (app
         keepAliveMs: events.keepAliveMs,
         temporalUiWorkflowsUrl: permits.temporalUi.workflowsUrl() ?? null,
       });
-      const unsubscribe = permits.events.subscribe(({ type, ...data }) => send(type, data));
+      const actor = actorOf(request);
+      const unsubscribe = permits.events.subscribe((event) => {
+        const shown = eventShownTo(actor, event);
+        if (shown) send(shown.type, shown.data);
+      });
       const keepAlive = setInterval(() => raw.write(`: keep-alive\n\n`), events.keepAliveMs);
       let ended = false;
       const stop = () => {

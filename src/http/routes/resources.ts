@@ -1,4 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { FastifyRequest } from 'fastify';
+import type { Actor } from '../../permits/actor.js';
 import type { PermitService } from '../../permits/permit-service.js';
 import { parseRunTime } from '../../permits/run-time.js';
 import {
@@ -9,31 +11,37 @@ import {
   ResourceListSchema,
   ResourceParamsSchema,
 } from '../schemas.js';
+import { accessErrors } from './error-responses.js';
 
 export interface ResourceRoutesOptions {
   permits: PermitService;
+  /** The caller as the permits layer sees it (its key's prefixes). */
+  actorOf(request: FastifyRequest): Actor;
 }
 
 /** Who holds what: the resources with holders, and the past permits of one resource. */
-export const resourceRoutes: FastifyPluginAsyncZod<ResourceRoutesOptions> = async (app, { permits }) => {
+export const resourceRoutes: FastifyPluginAsyncZod<ResourceRoutesOptions> = async (app, { permits, actorOf }) => {
   app.get('/resources', {
+    config: { access: 'read' },
     schema: {
       tags: ['resources'],
       summary: 'List the resources that have holders now',
       description:
         'From Temporal visibility (eventually consistent: a grant or release shows a moment later), by name, paginated. ' +
         'One listing reads at most 10,000 held permits; `complete` says whether it read them all. ' +
-        'Resources with acquires waiting on the answering replica are listed too.',
+        'Resources with acquires waiting on the answering replica are listed too. With API keys, only the ' +
+        'resources within the key\'s prefixes.',
       querystring: ResourceListQuerySchema,
-      response: { 200: ResourceListSchema, 400: ErrorSchema, 503: ErrorSchema },
+      response: { 200: ResourceListSchema, 400: ErrorSchema, ...accessErrors(), 503: ErrorSchema },
     },
     handler: async (request) => {
       const { prefix, limit, cursor } = request.query;
-      return { ...(await permits.listResources(prefix, limit, cursor)), consistency: 'eventual' as const };
+      return { ...(await permits.listResources(prefix, limit, cursor, actorOf(request))), consistency: 'eventual' as const };
     },
   });
 
   app.get('/resources/:resource/history', {
+    config: { access: 'read' },
     schema: {
       tags: ['resources'],
       summary: 'The past permits of a resource, newest first',
@@ -43,7 +51,7 @@ export const resourceRoutes: FastifyPluginAsyncZod<ResourceRoutesOptions> = asyn
         'ended by a terminate (a release) that this replica has not read before.',
       params: ResourceParamsSchema,
       querystring: HistoryQuerySchema,
-      response: { 200: HistoryPageSchema, 400: ErrorSchema, 503: ErrorSchema },
+      response: { 200: HistoryPageSchema, 400: ErrorSchema, ...accessErrors(), 503: ErrorSchema },
     },
     handler: async (request) => {
       const { limit, before } = request.query;
