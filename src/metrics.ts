@@ -26,8 +26,15 @@ export class Metrics {
 
   readonly slotAttempts = new Counter({
     name: 'lock_slot_start_attempts_total',
-    help: 'Workflow starts tried while searching for a free slot, by result (claimed, busy, late: claimed but answered too late to deliver, so ended)',
+    help: 'Workflow starts tried while searching for a free slot, by result (claimed, busy, late: claimed but answered too late to deliver, so ended; unnumbered: claimed but its fencing number could not be read, so ended)',
     labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly fencingSeqReadSeconds = new Histogram({
+    name: 'lock_fencing_seq_read_duration_seconds',
+    help: "History reads of a permit run's start event for its fencing number: one per grant, and one per permit another replica granted",
+    buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
 

@@ -4,6 +4,7 @@ import type { Config } from '../config.js';
 import type { Metrics } from '../metrics.js';
 import { Acquirer, type AcquireRequest } from './acquirer.js';
 import type { CapacityRecords } from './capacity-records.js';
+import { FencingSeqReader } from './fencing-seq.js';
 import type { HeldPermit, Permit } from './permit.js';
 import { PermitLocator } from './permit-locator.js';
 import { PermitOperations } from './permit-operations.js';
@@ -36,6 +37,8 @@ export class PermitService {
   private readonly acquirer: Acquirer;
   private readonly operations: PermitOperations;
   private readonly viewer: ResourceViewer;
+  /** Reads (and remembers) permits' fencing numbers; the capacity activities use it too. */
+  readonly fencingSeqs: FencingSeqReader;
 
   /** The service as the configuration describes it. */
   static fromConfig(
@@ -60,9 +63,12 @@ export class PermitService {
   constructor(options: PermitServiceOptions) {
     const { client, metrics, log } = options;
     const rpc = new TemporalRpc(client, options.rpcTimeoutMs);
+    const fencingSeqs = new FencingSeqReader(rpc, metrics);
+    this.fencingSeqs = fencingSeqs;
     const locator = new PermitLocator(client, options.limits.visibilityLookupWaitMs, (call) => rpc.call(call), log);
     this.acquirer = new Acquirer({
       rpc,
+      fencingSeqs,
       watchClient: options.watchClient ?? client,
       taskQueue: options.taskQueue,
       limits: options.limits,
@@ -77,13 +83,14 @@ export class PermitService {
     });
     this.operations = new PermitOperations({
       rpc,
+      fencingSeqs,
       locator,
       metrics,
       log,
       slotFreed: (workflowId) => this.acquirer.slotFreed(workflowId),
       renewed: (permit) => this.acquirer.permitRenewed(permit),
     });
-    this.viewer = new ResourceViewer(rpc, options.resourceCapacities, (resource) => this.acquirer.capacities.capacityInForce(resource));
+    this.viewer = new ResourceViewer(rpc, fencingSeqs, options.resourceCapacities, (resource) => this.acquirer.capacities.capacityInForce(resource));
   }
 
   /** The capacity in force for each resource, as this replica may rely on it. */
