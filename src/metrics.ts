@@ -38,6 +38,16 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly permitLookupSeconds = new Histogram({
+    name: 'lock_permit_lookup_duration_seconds',
+    help:
+      'Visibility lookups of a runId this replica did not grant (release, renew or status of a permit granted elsewhere or before a restart), ' +
+      'by result (found, not_found, error: Temporal did not answer within VISIBILITY_LOOKUP_WAIT_MS)',
+    labelNames: ['result'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10],
+    registers: [this.registry],
+  });
+
   readonly expiredLeaseChecks = new Counter({
     name: 'lock_expired_lease_checks_total',
     help:

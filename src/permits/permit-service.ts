@@ -65,7 +65,7 @@ export class PermitService {
     const rpc = new TemporalRpc(client, options.rpcTimeoutMs);
     const fencingSeqs = new FencingSeqReader(rpc, metrics);
     this.fencingSeqs = fencingSeqs;
-    const locator = new PermitLocator(client, options.limits.visibilityLookupWaitMs, (call) => rpc.call(call), log);
+    const locator = new PermitLocator(rpc, options.limits.visibilityLookupWaitMs, metrics, log);
     this.acquirer = new Acquirer({
       rpc,
       fencingSeqs,
