@@ -79,6 +79,8 @@ export class PgConnection {
     const started = new Promise<void>((resolve, reject) => {
       connection.ready = { resolve, reject };
     });
+    // Awaited below, once the socket is open; a failure before that must not count as unhandled.
+    void started.catch(() => undefined);
     socket.on('data', (chunk) => connection.received(chunk));
     socket.on('error', (error) => connection.fail(error));
     socket.on('close', () => connection.fail(new Error('the PostgreSQL connection closed')));

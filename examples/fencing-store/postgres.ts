@@ -9,6 +9,7 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { processRunning, spawnSupervised } from '../../src/temporal/supervised-process.js';
+import { PgConnection } from './pg-wire.js';
 
 const run = promisify(execFile);
 
@@ -56,20 +57,25 @@ function asServerUser(command: string, args: string[]): { command: string; args:
   return { command: 'runuser', args: ['-u', 'postgres', '--', command, ...args] };
 }
 
-async function untilAccepting(host: string, port: number, running: () => boolean, log: () => string): Promise<void> {
+/**
+ * Waits until the server takes a session: it accepts TCP connections a moment before it is ready
+ * ("the database system is starting up").
+ */
+async function untilAccepting(options: { host: string; port: number; user: string }, running: () => boolean, log: () => string): Promise<void> {
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (!running()) throw new Error(`postgres exited during start-up:\n${log()}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = net.connect({ host, port }, () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`postgres did not accept connections within 60 s:\n${log()}`);
-    await delay(50);
+    try {
+      const connection = await PgConnection.connect({ ...options, database: 'postgres' });
+      await connection.query('SELECT 1');
+      await connection.close();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) {
+        throw new Error(`postgres did not take a session within 60 s (${(error as Error).message}):\n${log()}`, { cause: error });
+      }
+    }
+    await delay(100);
   }
 }
 
@@ -103,7 +109,7 @@ export async function startPostgres(options: { port?: number } = {}): Promise<Po
   supervised.supervisor.stderr!.on('data', keep);
   const removeAll = () => fsp.rm(dir, { recursive: true, force: true });
   try {
-    await untilAccepting(host, port, () => processRunning(supervised.pid), () => output);
+    await untilAccepting({ host, port, user }, () => processRunning(supervised.pid), () => output);
   } catch (error) {
     await supervised.stop();
     await removeAll();
