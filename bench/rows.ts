@@ -31,6 +31,8 @@ export interface CycleBreakdown {
   release: { clientMs: number; fastifyMs?: number; rawMs: number };
   /** Calls on the resource's capacity record during the measured cycles (the capacity rule's cost). */
   capacityRecordCalls?: { calls?: number; cycles: number };
+  /** The history reads of the new runs' fencing numbers during the measured cycles (the fencing number's cost). */
+  fencingSeqReads?: { reads?: number; meanMs?: number; cycles: number };
 }
 
 export interface TemporalResults {
@@ -274,7 +276,7 @@ function peerRows(peer: PeerResults, raw: CycleStats, contentionLabel: string, v
   }
 }
 
-function breakdownNotes({ acquire, release, capacityRecordCalls }: CycleBreakdown, notes: string[]): void {
+function breakdownNotes({ acquire, release, capacityRecordCalls, fencingSeqReads }: CycleBreakdown, notes: string[]): void {
   const ms = (value: number | undefined) => (value === undefined ? '?' : `${value.toFixed(2)} ms`);
   const outside = (client: number, fastify: number | undefined) => (fastify === undefined ? undefined : client - fastify);
   notes.push(
@@ -291,6 +293,12 @@ function breakdownNotes({ acquire, release, capacityRecordCalls }: CycleBreakdow
       `service cycle, the capacity rule's cost: ${capacityRecordCalls.calls ?? '?'} calls on the resource's capacity record ` +
         `in ${capacityRecordCalls.cycles} measured cycles (the replica learned the capacity during the warm-up; a lease renewal every ` +
         `CAPACITY_LEASE_MS / 2 is the steady-state cost).`,
+    );
+  }
+  if (fencingSeqReads) {
+    notes.push(
+      `service cycle, the fencing number's cost: ${fencingSeqReads.reads ?? '?'} history reads of a new run's start event in ` +
+        `${fencingSeqReads.cycles} measured cycles, ${ms(fencingSeqReads.meanMs)} each on average (inside PermitService.acquire).`,
     );
   }
 }

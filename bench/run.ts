@@ -89,6 +89,11 @@ async function measureTemporal(env: Environment, options: BenchOptions, samples:
       calls: growth(beforeCycles, afterCycles, 'lock_capacity_record_calls_total') ?? 0,
       cycles: httpSamples.acquireMs.length,
     },
+    fencingSeqReads: {
+      reads: growth(beforeCycles, afterCycles, 'lock_fencing_seq_read_duration_seconds_count') ?? 0,
+      meanMs: meanMsBetween(beforeCycles, afterCycles, 'lock_fencing_seq_read_duration_seconds'),
+      cycles: httpSamples.acquireMs.length,
+    },
   };
   if (phases.has('contention')) {
     const before = await scrapeMetrics(env.http);

@@ -158,7 +158,7 @@ export async function startLockService(config: Config, log: Logger, options: Loc
         namespace: config.temporal.namespace,
         taskQueue: config.temporal.taskQueue,
         workflowBundle,
-        activities: createCapacityActivities(permitService.capacities),
+        activities: createCapacityActivities(permitService.capacities, permitService.fencingSeqs),
       });
       cleanups.push({ name: 'close worker connection', run: () => workerConnection.close() });
       const workerRun = worker.run().catch((error: unknown) => {

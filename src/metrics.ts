@@ -26,8 +26,25 @@ export class Metrics {
 
   readonly slotAttempts = new Counter({
     name: 'lock_slot_start_attempts_total',
-    help: 'Workflow starts tried while searching for a free slot, by result (claimed, busy, late: claimed but answered too late to deliver, so ended)',
+    help: 'Workflow starts tried while searching for a free slot, by result (claimed, busy, late: claimed but answered too late to deliver, so ended; unnumbered: claimed but its fencing number could not be read, so ended)',
     labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly fencingSeqReadSeconds = new Histogram({
+    name: 'lock_fencing_seq_read_duration_seconds',
+    help: "History reads of a permit run's start event for its fencing number: one per grant, and one per permit another replica granted",
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly permitLookupSeconds = new Histogram({
+    name: 'lock_permit_lookup_duration_seconds',
+    help:
+      'Visibility lookups of a runId this replica did not grant (release, renew or status of a permit granted elsewhere or before a restart), ' +
+      'by result (found, not_found, error: Temporal did not answer within VISIBILITY_LOOKUP_WAIT_MS)',
+    labelNames: ['result'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10],
     registers: [this.registry],
   });
 

@@ -29,6 +29,7 @@ function commandEnv(env: NodeJS.ProcessEnv, permit: Permit, url: string): NodeJS
     ...env,
     PERMIT_RUN_ID: permit.runId,
     PERMIT_FENCING_TOKEN: permit.fencingToken,
+    PERMIT_FENCING_SEQ: permit.fencingSeq,
     PERMIT_SLOT: String(permit.slot),
     PERMIT_RESOURCE: permit.resource,
     PERMIT_URL: url,

@@ -14,6 +14,7 @@ export { withPermit } from './with-permit.js';
 export type { PermitContext, PermitWork, WithPermitOptions } from './with-permit.js';
 export { PermitKeeper } from './permit-keeper.js';
 export type { PermitKeeperEvent, PermitKeeperOptions } from './permit-keeper.js';
+export { compareFencingSeq } from './fencing.js';
 export { releaseBestEffort } from './release-best-effort.js';
 export type { ReleaseOutcome } from './release-best-effort.js';
 export { LockServiceError, LockServiceUnreachableError, PermitLostError } from './errors.js';

@@ -11,7 +11,7 @@ import type {
 
 // The client's types are the server's zod schemas, so a change to the API changes both sides at once.
 
-/** A granted permit as acquire returns it; `fencingToken` equals `runId`. */
+/** A granted permit as acquire returns it; `fencingToken` equals `runId`, `fencingSeq` grows with every grant of its slot. */
 export type Permit = z.infer<typeof PermitSchema>;
 
 /** A permit that renew or status confirmed as held right now. */

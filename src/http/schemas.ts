@@ -3,7 +3,7 @@ import { ROLES } from '../auth/roles.js';
 import type { Config } from '../config.js';
 import { PERMIT_OUTCOMES } from '../permits/close-reasons.js';
 import { ERROR_CODES } from '../permits/errors.js';
-import { RUN_ID_PATTERN } from '../permits/permit.js';
+import { FENCING_SEQ_PATTERN, RUN_ID_PATTERN } from '../permits/permit.js';
 import { ResourceNameSchema } from '../permits/resource-name.js';
 import { parseRunTime } from '../permits/run-time.js';
 import { SERVICE_ROLES } from '../service-role.js';
@@ -51,6 +51,14 @@ const isoTime = z.string().describe('ISO-8601 time');
 export const PermitSchema = z.object({
   runId: z.string().describe('Temporal run ID of the permit workflow; the permit\'s identity'),
   fencingToken: z.string().describe('Equal to runId: pass it downstream and compare for equality'),
+  fencingSeq: z
+    .string()
+    .regex(FENCING_SEQ_PATTERN)
+    .describe(
+      'Fencing number: a decimal integer (up to int64, so a string: JSON numbers lose precision past 2^53) that is larger for ' +
+        'every later grant of the same slot (of the resource, at capacity 1). A resource that refuses writes carrying a number ' +
+        'lower than the highest it has seen refuses a holder whose lease ran out. Compare as integers (BigInt, SQL numeric)',
+    ),
   workflowId: z.string().describe('permit:<resource>:<slot>'),
   resource: z.string(),
   slot: z.number().int().describe('0..capacity-1'),

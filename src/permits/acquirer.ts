@@ -13,6 +13,7 @@ import {
   tooManyWaiters,
   waitEndedUnavailable,
 } from './errors.js';
+import type { FencingSeqReader } from './fencing-seq.js';
 import { LeaseTakeover } from './lease-takeover.js';
 import type { Permit } from './permit.js';
 import { SlotClaimer, type SlotRequest } from './slot-claimer.js';
@@ -35,6 +36,8 @@ export interface AcquireRequest {
 
 export interface AcquirerOptions {
   rpc: TemporalRpc;
+  /** Reads the fencing number every granted permit carries. */
+  fencingSeqs: FencingSeqReader;
   /** A client on a connection of its own for the slot watches' long-polls. */
   watchClient: Client;
   taskQueue: string;
@@ -91,7 +94,7 @@ export class Acquirer {
   private readonly closing = new AbortController();
 
   constructor(private readonly options: AcquirerOptions) {
-    const { rpc, taskQueue, limits, metrics, log, granted } = options;
+    const { rpc, fencingSeqs, taskQueue, limits, metrics, log, granted } = options;
     const { maxHoldMs, maxRenewals } = limits;
     const takeover = new LeaseTakeover({
       rpc,
@@ -100,7 +103,7 @@ export class Acquirer {
       log,
       ended: (workflowId, runId, holder) => options.expiredRunEnded?.(workflowId, runId, holder),
     });
-    this.claimer = new SlotClaimer({ rpc, taskQueue, maxHoldMs, maxRenewals, takeover, metrics, log, granted });
+    this.claimer = new SlotClaimer({ rpc, taskQueue, maxHoldMs, maxRenewals, takeover, fencingSeqs, metrics, log, granted });
     this.watcher = new SlotWatcher(options.watchClient, options.waiting.maxSlotWatches);
     this.capacities = new CapacityRecords({
       rpc,

@@ -2,7 +2,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import { parsePermitWorkflowId } from '../temporal/permit-id.js';
-import { endStateOf, heldPermitOf, type Permit } from './permit.js';
+import { endStateOf, isHeld, permitFromRun, type Permit } from './permit.js';
 import type { ResourceDirectory } from './resource-directory.js';
 import type { TemporalRpc } from './temporal-rpc.js';
 
@@ -173,8 +173,9 @@ export class PermitEvents {
     }
     // Released by this replica while the describe was under way: that event has gone out already.
     if (!this.tracked.has(permit.runId)) return;
-    const held = heldPermitOf({ ...run, workflowId: permit.workflowId, runId: permit.runId });
-    if (held) {
+    if (isHeld(run)) {
+      // The same run, so the same fencing number.
+      const held = permitFromRun({ ...run, workflowId: permit.workflowId, runId: permit.runId }, run.memo, permit.fencingSeq);
       // Renewed on another replica: keep following it until its new lease end.
       this.tracked.set(held.runId, held);
       this.publish({ type: 'renewed', at: now(), permit: held });

@@ -1,10 +1,12 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
+import type { Metrics } from '../metrics.js';
 import { PERMIT_WORKFLOW_TYPE } from '../temporal/messages.js';
 import { parsePermitWorkflowId } from '../temporal/permit-id.js';
 import { temporalUnavailable } from './errors.js';
 import { RUN_ID_PATTERN, isPermitMemo, type Permit } from './permit.js';
+import type { TemporalRpc } from './temporal-rpc.js';
+import { isTransientTemporalError, toDomainError } from './temporal-errors.js';
 
 /** What every operation on a runId needs first: where the permit lives, and who may act on it. */
 export interface PermitIdentity {
@@ -17,6 +19,8 @@ export interface PermitIdentity {
 const CACHE_LIMIT = 100_000;
 const MAX_CONCURRENT_LOOKUPS = 16;
 const LOOKUP_INTERVAL_MS = 200;
+/** However short VISIBILITY_LOOKUP_WAIT_MS, a lookup's one query gets this long. */
+const MIN_LOOKUP_MS = 500;
 
 /**
  * Maps a runId (all a caller sends back) to the permit it belongs to, which names the workflow ID
@@ -30,10 +34,9 @@ export class PermitLocator {
   private lookupsInFlight = 0;
 
   constructor(
-    private readonly client: Client,
+    private readonly rpc: TemporalRpc,
     private readonly lookupWaitMs: number,
-    /** Runs one Temporal call under the service's RPC deadline. */
-    private readonly rpc: <T>(call: () => Promise<T>) => Promise<T>,
+    private readonly metrics: Metrics,
     private readonly log: Logger,
   ) {}
 
@@ -55,29 +58,51 @@ export class PermitLocator {
       throw temporalUnavailable('too many runId lookups in progress on this replica');
     }
     this.lookupsInFlight++;
+    const stopTimer = this.metrics.permitLookupSeconds.startTimer();
+    let result: 'found' | 'not_found' | 'error' = 'error';
     try {
-      return await this.lookUp(runId);
+      const identity = await this.lookUp(runId);
+      result = identity ? 'found' : 'not_found';
+      return identity;
     } finally {
       this.lookupsInFlight--;
+      const seconds = stopTimer({ result });
+      if (seconds > 1) this.log.warn({ runId, result, lookupMs: Math.round(seconds * 1000) }, 'a runId lookup in Temporal visibility was slow');
     }
   }
 
+  /**
+   * Retries while visibility may still lag behind the start, for VISIBILITY_LOOKUP_WAIT_MS in all:
+   * every query runs under what is left of that time, so a slow visibility store (a Temporal server
+   * that has just restarted) costs the caller at most that long, then a 503 it may retry; never a
+   * 404, which would tell a holder its permit does not exist.
+   */
   private async lookUp(runId: string): Promise<PermitIdentity | undefined> {
     // The runId is interpolated into a visibility query, so nothing but a UUID may get this far.
     if (!RUN_ID_PATTERN.test(runId)) return undefined;
-    const deadline = Date.now() + this.lookupWaitMs;
+    const deadline = Date.now() + Math.max(this.lookupWaitMs, MIN_LOOKUP_MS);
     const query = `WorkflowType = '${PERMIT_WORKFLOW_TYPE}' AND RunId = '${runId}'`;
+    const { client } = this.rpc;
     for (let attempt = 1; ; attempt++) {
-      const identity = await this.rpc(async () => {
-        for await (const execution of this.client.workflow.list({ query, pageSize: 1 })) {
-          // The memo was set at the start and names the owner; a run without a permit memo belongs to nobody.
-          const memo = isPermitMemo(execution.memo) ? execution.memo : undefined;
-          const owner = typeof memo?.owner === 'string' ? memo.owner : null;
-          const resource = memo?.resource ?? parsePermitWorkflowId(execution.workflowId)?.resource ?? '';
-          return { workflowId: execution.workflowId, resource, owner };
-        }
-        return undefined;
-      });
+      let identity: PermitIdentity | undefined;
+      try {
+        identity = await this.rpc.callBy(deadline, async () => {
+          for await (const execution of client.workflow.list({ query, pageSize: 1 })) {
+            // The memo was set at the start and names the owner; a run without a permit memo belongs to nobody.
+            const memo = isPermitMemo(execution.memo) ? execution.memo : undefined;
+            const owner = typeof memo?.owner === 'string' ? memo.owner : null;
+            const resource = memo?.resource ?? parsePermitWorkflowId(execution.workflowId)?.resource ?? '';
+            return { workflowId: execution.workflowId, resource, owner };
+          }
+          return undefined;
+        });
+      } catch (error) {
+        const failure = toDomainError(error);
+        if (!isTransientTemporalError(failure)) throw failure;
+        throw temporalUnavailable(
+          `the runId lookup in Temporal visibility found no answer within VISIBILITY_LOOKUP_WAIT_MS (${failure.message.replace(/^Temporal is unavailable: /, '')})`,
+        );
+      }
       if (identity) {
         this.log.debug({ runId, workflowId: identity.workflowId, attempt }, 'runId found in visibility');
         rememberIn(this.found, runId, identity);

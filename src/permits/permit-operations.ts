@@ -13,13 +13,16 @@ import { actsAsHolder, type Actor } from './actor.js';
 import { FORCE_RELEASE_PREFIX, RELEASE_REASON } from './close-reasons.js';
 import { closeEventOf, terminatedWithReason } from './close-record.js';
 import { maxHoldExceeded, permitEnded, permitNotFound, renewalLimit, type PermitEndState } from './errors.js';
-import { endStateOf, heldPermitOf, type HeldPermit, type Permit } from './permit.js';
+import type { FencingSeqReader } from './fencing-seq.js';
+import { endStateOf, isHeld, permitFromRun, type HeldPermit, type Permit } from './permit.js';
 import type { PermitIdentity, PermitLocator } from './permit-locator.js';
 import type { TemporalRpc } from './temporal-rpc.js';
 import { GRPC_NOT_FOUND, grpcCode, isTransientTemporalError, toDomainError } from './temporal-errors.js';
 
 export interface PermitOperationsOptions {
   rpc: TemporalRpc;
+  /** Reads the fencing number of a permit this replica did not grant. */
+  fencingSeqs: FencingSeqReader;
   locator: PermitLocator;
   /** How long an unknown runId takes to answer 404 (VISIBILITY_LOOKUP_WAIT_MS); a refused caller waits as long. */
   lookupWaitMs: number;
@@ -156,14 +159,24 @@ export class PermitOperations {
 
   private async describeHeld(workflowId: string, runId: string, operation: 'renew' | 'status'): Promise<Permit> {
     const { rpc } = this.options;
+    // Read alongside the describe, so a permit this replica did not grant costs no extra round trip
+    // in time; its failure matters only for a permit that turns out to be held.
+    const fencingSeq = this.options.fencingSeqs.of(workflowId, runId);
+    void fencingSeq.catch(() => undefined);
     let description: WorkflowExecutionDescription;
     try {
       description = await rpc.call(() => rpc.client.workflow.getHandle(workflowId, runId).describe());
     } catch (error) {
       throw await this.explainFailure(error, operation, workflowId, runId);
     }
-    const permit = heldPermitOf(description);
-    if (permit) {
+    if (isHeld(description)) {
+      let permit: Permit;
+      try {
+        permit = permitFromRun(description, description.memo, await fencingSeq);
+      } catch (error) {
+        this.count(operation, 'error');
+        throw toDomainError(error);
+      }
       this.options.locator.remember(permit);
       return permit;
     }

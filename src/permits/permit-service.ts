@@ -5,6 +5,7 @@ import type { Metrics } from '../metrics.js';
 import { Acquirer, type AcquireRequest } from './acquirer.js';
 import { UNRESTRICTED, type Actor } from './actor.js';
 import type { CapacityRecords } from './capacity-records.js';
+import { FencingSeqReader } from './fencing-seq.js';
 import type { HeldPermit, Permit } from './permit.js';
 import { PermitEvents } from './permit-events.js';
 import { PermitHistory, type HistoryPage } from './permit-history.js';
@@ -59,6 +60,8 @@ export class PermitService {
   readonly events: PermitEvents;
   /** Links into the Temporal Web UI. */
   readonly temporalUi: TemporalUiLinks;
+  /** Reads (and remembers) permits' fencing numbers; the capacity activities use it too. */
+  readonly fencingSeqs: FencingSeqReader;
 
   /** The service as the configuration describes it. */
   static fromConfig(
@@ -87,7 +90,9 @@ export class PermitService {
   constructor(options: PermitServiceOptions) {
     const { client, metrics, log } = options;
     const rpc = new TemporalRpc(client, options.rpcTimeoutMs);
-    const locator = new PermitLocator(client, options.limits.visibilityLookupWaitMs, (call) => rpc.call(call), log);
+    const fencingSeqs = new FencingSeqReader(rpc, metrics);
+    this.fencingSeqs = fencingSeqs;
+    const locator = new PermitLocator(rpc, options.limits.visibilityLookupWaitMs, metrics, log);
     this.locator = locator;
     this.temporalUi = new TemporalUiLinks(options.temporalUiUrl, options.namespace ?? client.options.namespace);
     this.history = new PermitHistory({ rpc, links: this.temporalUi });
@@ -101,6 +106,7 @@ export class PermitService {
     });
     this.acquirer = new Acquirer({
       rpc,
+      fencingSeqs,
       watchClient: options.watchClient ?? client,
       taskQueue: options.taskQueue,
       limits: options.limits,
@@ -116,6 +122,7 @@ export class PermitService {
     });
     this.operations = new PermitOperations({
       rpc,
+      fencingSeqs,
       locator,
       lookupWaitMs: options.limits.visibilityLookupWaitMs,
       metrics,
@@ -124,7 +131,7 @@ export class PermitService {
       renewed: (permit) => this.acquirer.permitRenewed(permit),
       released: (workflowId, runId) => this.events.released(workflowId, runId, this.locator.cached(runId)?.holder),
     });
-    this.viewer = new ResourceViewer(rpc, options.resourceCapacities, (resource) => this.acquirer.capacities.capacityInForce(resource));
+    this.viewer = new ResourceViewer(rpc, fencingSeqs, options.resourceCapacities, (resource) => this.acquirer.capacities.capacityInForce(resource));
   }
 
   /** The capacity in force for each resource, as this replica may rely on it. */

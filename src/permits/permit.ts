@@ -4,10 +4,15 @@ import type { PermitEndState } from './errors.js';
 /** Temporal run IDs are UUIDs; anything else cannot be a permit token. */
 export const RUN_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/** Fencing numbers are int64 task IDs; they travel as decimal strings, which no JSON parser rounds. */
+export const FENCING_SEQ_PATTERN = /^(0|[1-9][0-9]{0,18})$/;
+
 /** A granted permit as the API reports it. `fencingToken` equals `runId`. */
 export interface Permit {
   runId: string;
   fencingToken: string;
+  /** Larger for every later grant of the same slot (fencing-seq.ts): a decimal int64. */
+  fencingSeq: string;
   workflowId: string;
   resource: string;
   slot: number;
@@ -24,15 +29,17 @@ export interface HeldPermit extends Permit {
   state: 'held';
 }
 
-/** Rebuilds a permit from what Temporal stores: the run's memo and its start time. */
+/** Rebuilds a permit from what Temporal stores: the run's memo, its start time and its start event's task ID. */
 export function permitFromRun(
   run: { workflowId: string; runId: string; startTime: Date },
   memo: PermitMemo,
+  fencingSeq: string,
 ): Permit {
   const expiresAtMs = leaseEndMs(run.startTime, memo);
   return {
     runId: run.runId,
     fencingToken: run.runId,
+    fencingSeq,
     workflowId: run.workflowId,
     resource: memo.resource,
     slot: memo.slot,
@@ -68,14 +75,9 @@ export interface RunSummary {
   memo?: Record<string, unknown> | undefined;
 }
 
-/** The permit a described run is, when it is running and its lease has not run out; else undefined. */
-export function heldPermitOf(
-  run: RunSummary & { workflowId: string; runId: string },
-  now: number = Date.now(),
-): Permit | undefined {
-  if (run.status.name !== 'RUNNING' || !isPermitMemo(run.memo)) return undefined;
-  const permit = permitFromRun(run, run.memo);
-  return Date.parse(permit.expiresAt) > now ? permit : undefined;
+/** True when a described run is a permit that is running and whose lease has not run out. */
+export function isHeld(run: RunSummary, now: number = Date.now()): run is RunSummary & { memo: PermitMemo } {
+  return run.status.name === 'RUNNING' && isPermitMemo(run.memo) && leaseEndMs(run.startTime, run.memo) > now;
 }
 
 /**

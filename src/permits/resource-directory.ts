@@ -1,5 +1,5 @@
 import { PERMIT_WORKFLOW_TYPE } from '../temporal/messages.js';
-import { heldPermitOf } from './permit.js';
+import { isHeld, leaseEndMs } from './permit.js';
 import type { TemporalRpc } from './temporal-rpc.js';
 import { toDomainError } from './temporal-errors.js';
 
@@ -87,8 +87,15 @@ export class ResourceDirectory {
             break;
           }
           // A run past its lease that no worker has closed holds nothing.
-          const permit = heldPermitOf(execution, now);
-          if (!permit || !permit.resource.startsWith(prefix)) continue;
+          if (!isHeld(execution, now)) continue;
+          const { memo } = execution;
+          if (!memo.resource.startsWith(prefix)) continue;
+          const permit = {
+            resource: memo.resource,
+            capacity: memo.capacity,
+            runId: execution.runId,
+            expiresAt: new Date(leaseEndMs(execution.startTime, memo)).toISOString(),
+          };
           const known = resources.get(permit.resource);
           resources.set(permit.resource, {
             resource: permit.resource,

@@ -1,11 +1,12 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { PERMIT_WORKFLOW_TYPE } from '../temporal/messages.js';
+import { PERMIT_WORKFLOW_TYPE, type PermitMemo } from '../temporal/messages.js';
 import { permitWorkflowId } from '../temporal/permit-id.js';
 import { actsAsHolder, type Actor } from './actor.js';
+import type { FencingSeqReader } from './fencing-seq.js';
 import { mapWithConcurrency } from './map-with-concurrency.js';
-import { heldPermitOf, isPermitMemo, permitFromRun, type Permit } from './permit.js';
+import { isHeld, isPermitMemo, leaseEndMs, permitFromRun, type Permit } from './permit.js';
 import type { TemporalRpc } from './temporal-rpc.js';
-import { toDomainError } from './temporal-errors.js';
+import { GRPC_NOT_FOUND, grpcCode, toDomainError } from './temporal-errors.js';
 
 /** A holder as a resource view shows it: the token only to the permit's own key and to admins. */
 export type ViewedPermit = Omit<Permit, 'runId' | 'fencingToken' | 'owner'> & { runId?: string; fencingToken?: string };
@@ -26,6 +27,7 @@ const DESCRIBES_AT_ONCE = 16;
 export class ResourceViewer {
   constructor(
     private readonly rpc: TemporalRpc,
+    private readonly fencingSeqs: FencingSeqReader,
     private readonly resourceCapacities: Record<string, number>,
     /** The capacity in force from the resource's capacity record, when it has one. */
     private readonly capacityInForce: (resource: string) => Promise<number | undefined>,
@@ -52,7 +54,9 @@ export class ResourceViewer {
   private async describeSlot(resource: string, slot: number): Promise<Permit | undefined> {
     const { rpc } = this;
     try {
-      return heldPermitOf(await rpc.call(() => rpc.client.workflow.getHandle(permitWorkflowId(resource, slot)).describe()));
+      const run = await rpc.call(() => rpc.client.workflow.getHandle(permitWorkflowId(resource, slot)).describe());
+      if (!isHeld(run)) return undefined;
+      return permitFromRun(run, run.memo, await this.fencingSeqs.of(run.workflowId, run.runId));
     } catch (error) {
       if (error instanceof WorkflowNotFoundError) return undefined;
       throw toDomainError(error);
@@ -63,19 +67,27 @@ export class ResourceViewer {
     const query =
       `WorkflowType = '${PERMIT_WORKFLOW_TYPE}' AND ExecutionStatus = 'Running' ` +
       `AND WorkflowId STARTS_WITH '${permitWorkflowId(resource, 0).slice(0, -1)}'`;
-    const held: Permit[] = [];
+    const listed: Array<Parameters<typeof permitFromRun>[0] & { memo: PermitMemo }> = [];
     try {
       await this.rpc.call(async () => {
         for await (const execution of this.rpc.client.workflow.list({ query })) {
           if (!isPermitMemo(execution.memo) || execution.memo.resource !== resource) continue;
-          const permit = permitFromRun(execution, execution.memo);
-          if (Date.parse(permit.expiresAt) > Date.now()) held.push(permit);
+          if (leaseEndMs(execution.startTime, execution.memo) > Date.now()) listed.push({ ...execution, memo: execution.memo });
         }
       });
+      const held = await mapWithConcurrency(listed, DESCRIBES_AT_ONCE, async (run) => {
+        try {
+          return permitFromRun(run, run.memo, await this.fencingSeqs.of(run.workflowId, run.runId));
+        } catch (error) {
+          // Visibility lags: a run it still lists may be gone from the history store.
+          if (grpcCode(error) === GRPC_NOT_FOUND) return undefined;
+          throw error;
+        }
+      });
+      return held.filter((permit): permit is Permit => !!permit).sort((a, b) => a.slot - b.slot);
     } catch (error) {
       throw toDomainError(error);
     }
-    return held.sort((a, b) => a.slot - b.slot);
   }
 }
 

@@ -5,6 +5,7 @@ import { PERMIT_WORKFLOW_TYPE } from '../temporal/messages.js';
 import { permitWorkflowId } from '../temporal/permit-id.js';
 import type { permitWorkflow } from '../temporal/workflows/permit.js';
 import { NOT_DELIVERED_PREFIX } from './close-reasons.js';
+import type { FencingSeqReader } from './fencing-seq.js';
 import type { LeaseTakeover } from './lease-takeover.js';
 import type { Permit } from './permit.js';
 import { permitStartOptions } from './permit-start.js';
@@ -38,6 +39,8 @@ export interface SlotClaimerOptions {
   maxRenewals: number;
   /** Ends a run found past its lease by more than the grace, so the slot can be claimed. */
   takeover: LeaseTakeover;
+  /** Reads a new run's fencing number, which its permit must carry. */
+  fencingSeqs: FencingSeqReader;
   metrics: Metrics;
   log: Logger;
   /** Told of every permit granted, so later calls with its runId need no lookup. */
@@ -101,13 +104,14 @@ export class SlotClaimer {
       }
       throw toDomainError(error);
     }
+    const fencingSeq = await this.readFencingSeq(workflowId, runId);
     const expiresAtMs = sentAtMs + leaseMs;
     const leftMs = expiresAtMs - Date.now();
     if (leftMs < deliveryMarginMs(leaseMs)) {
       metrics.slotAttempts.inc({ result: 'late' });
       log.warn(
         { resource, slot, runId, leaseMs, answeredAfterMs: Date.now() - sentAtMs },
-        'the start was answered too late to deliver its lease; ending the run instead of granting it',
+        'the start (and its fencing number) was answered too late to deliver its lease; ending the run instead of granting it',
       );
       return { outcome: 'late', ended: await this.endUndelivered(workflowId, runId, leaseMs, leftMs) };
     }
@@ -115,6 +119,7 @@ export class SlotClaimer {
     const permit: Permit = {
       runId,
       fencingToken: runId,
+      fencingSeq,
       workflowId,
       resource,
       slot,
@@ -126,16 +131,37 @@ export class SlotClaimer {
       owner,
     };
     this.options.granted(permit);
-    log.info({ resource, slot, runId, holder, leaseMs, by: owner ?? undefined }, 'permit acquired');
+    log.info({ resource, slot, runId, fencingSeq, holder, leaseMs, by: owner ?? undefined }, 'permit acquired');
     return { outcome: 'granted', permit };
   }
 
+  /**
+   * The new run's fencing number (one history read; the start's answer does not carry it). A permit
+   * without its number is never delivered: when the read fails, the run is ended and the caller
+   * hears why (a waiter keeps waiting through a transient failure).
+   */
+  private async readFencingSeq(workflowId: string, runId: string): Promise<string> {
+    const { metrics, log } = this.options;
+    try {
+      return await this.options.fencingSeqs.of(workflowId, runId);
+    } catch (error) {
+      metrics.slotAttempts.inc({ result: 'unnumbered' });
+      log.warn({ err: error, workflowId, runId }, 'could not read the fencing number of a new permit run; ending the run instead of granting it');
+      await this.end(workflowId, runId, `${NOT_DELIVERED_PREFIX} its fencing number could not be read, so no caller ever held this permit`);
+      throw toDomainError(error);
+    }
+  }
+
   /** Ends a run nobody will hear of; true when the slot is free again. */
-  private async endUndelivered(workflowId: string, runId: string, leaseMs: number, leftMs: number): Promise<boolean> {
-    const { rpc, log } = this.options;
+  private endUndelivered(workflowId: string, runId: string, leaseMs: number, leftMs: number): Promise<boolean> {
     const reason =
       `${NOT_DELIVERED_PREFIX} the start was answered with ${Math.round(leftMs)} ms of its ${leaseMs} ms lease left ` +
       `(less than the ${deliveryMarginMs(leaseMs)} ms margin), so no caller ever held this permit`;
+    return this.end(workflowId, runId, reason);
+  }
+
+  private async end(workflowId: string, runId: string, reason: string): Promise<boolean> {
+    const { rpc, log } = this.options;
     try {
       await rpc.call(() => rpc.client.workflow.getHandle(workflowId, runId).terminate(reason));
       return true;

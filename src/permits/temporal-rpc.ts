@@ -15,6 +15,11 @@ export class TemporalRpc {
     return this.client.connection.withDeadline(Date.now() + this.timeoutMs, fn);
   }
 
+  /** The same, under an earlier deadline when the caller has one (never a later one than the configured). */
+  callBy<T>(deadlineMs: number, fn: () => Promise<T>): Promise<T> {
+    return this.client.connection.withDeadline(Math.min(deadlineMs, Date.now() + this.timeoutMs), fn);
+  }
+
   /** True when Temporal answers a cheap call within a second. */
   async reachable(): Promise<boolean> {
     try {

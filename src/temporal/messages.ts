@@ -93,10 +93,17 @@ export interface ConfirmCapacityInput {
   resource: string;
   /** The capacity the workflow claimed its slot under. */
   capacity: number;
+  /** The claimed permit run, whose fencing number the answer carries (absent from Semaphores of older code). */
+  workflowId?: string;
+  runId?: string;
 }
 
-/** ok: the claim stands; otherwise another capacity is in force and the claim must be given back. */
-export type ConfirmCapacityResult = { ok: true } | { ok: false; capacityInForce: number; message: string };
+/**
+ * ok: the claim stands, and `fencingSeq` is the permit's fencing number (absent when the input named
+ * no run, or from workers of older code); otherwise another capacity is in force and the claim must
+ * be given back.
+ */
+export type ConfirmCapacityResult = { ok: true; fencingSeq?: string } | { ok: false; capacityInForce: number; message: string };
 
 /**
  * Activities the lock service's workers run for workflow callers: the workflow-side Semaphore

@@ -32,6 +32,7 @@ function assertPermit(
 ): void {
   assert.match(body.runId, UUID);
   assert.equal(body.fencingToken, body.runId);
+  assert.match(body.fencingSeq, /^[1-9][0-9]*$/, 'the fencing number is a decimal string');
   assert.equal(body.resource, expected.resource);
   assert.equal(body.capacity, expected.capacity);
   assert.ok(Number.isInteger(body.slot) && body.slot >= 0 && body.slot < expected.capacity, `slot ${body.slot}`);
@@ -65,6 +66,7 @@ test('acquire answers 201 with every permit field, the fencing token equal to th
     'acquiredAt',
     'capacity',
     'expiresAt',
+    'fencingSeq',
     'fencingToken',
     'holder',
     'leaseMs',

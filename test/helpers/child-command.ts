@@ -40,7 +40,7 @@ if (behaviour.onSignal) {
   }
 }
 const env = {};
-for (const name of ['PERMIT_RUN_ID', 'PERMIT_FENCING_TOKEN', 'PERMIT_SLOT', 'PERMIT_RESOURCE', 'PERMIT_URL']) env[name] = process.env[name];
+for (const name of ['PERMIT_RUN_ID', 'PERMIT_FENCING_TOKEN', 'PERMIT_FENCING_SEQ', 'PERMIT_SLOT', 'PERMIT_RESOURCE', 'PERMIT_URL']) env[name] = process.env[name];
 note('started', { env });
 setTimeout(() => {
   note('exit', { code: behaviour.exitCode ?? 0 });

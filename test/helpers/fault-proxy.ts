@@ -1,5 +1,4 @@
 import net from 'node:net';
-import type { TestContext } from 'node:test';
 
 // A TCP relay that a test puts between the service and Temporal (or a client and the service) to
 // break the network on purpose: delay every byte, stall all traffic, swallow the answers, or reset
@@ -34,8 +33,13 @@ interface Pipe {
   toClient: boolean;
 }
 
-/** Starts a relay from a free loopback port to `target` ("host:port"); it closes when the test ends. */
-export async function startFaultProxy(t: TestContext, target: string): Promise<FaultProxy> {
+/** Where the proxy registers its close: a node:test context, or the chaos run's cleanups. */
+export interface CloseHook {
+  after(fn: () => Promise<void>): void;
+}
+
+/** Starts a relay from a free loopback port to `target` ("host:port"); it closes when the test (or run) ends. */
+export async function startFaultProxy(t: CloseHook, target: string): Promise<FaultProxy> {
   const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
   const sockets = new Set<net.Socket>();
   let delayMs = 0;

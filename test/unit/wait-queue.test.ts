@@ -13,6 +13,7 @@ function permit(runId: string): Permit {
   return {
     runId,
     fencingToken: runId,
+    fencingSeq: '1',
     workflowId: 'permit:r:0',
     resource: 'r',
     slot: 0,

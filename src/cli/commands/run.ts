@@ -16,6 +16,7 @@ renews the lease every third of its length, and releases it when the command exi
 Exits with the command's exit code, or 128+N when signal N killed the command.
 
 The command's environment has PERMIT_RUN_ID and PERMIT_FENCING_TOKEN (both the token),
+PERMIT_FENCING_SEQ (the fencing number, larger for every later grant of the slot),
 PERMIT_SLOT, PERMIT_RESOURCE and PERMIT_URL.
 
 Signals: SIGINT, SIGTERM, SIGHUP, SIGQUIT and SIGUSR2 are passed on to the command (to its

@@ -13,6 +13,7 @@ export interface ExampleConsumerInput {
 export interface ExampleConsumerResult {
   slot: number;
   runId: string;
+  fencingSeq: string | undefined;
   acquiredAt: string;
   releasedAt: string;
 }
@@ -29,7 +30,7 @@ export async function exampleConsumerWorkflow(input: ExampleConsumerInput): Prom
     return await semaphore.withPermit(async (permit) => {
       const acquiredAt = new Date().toISOString();
       await sleep(input.workMs);
-      return { slot: permit.slot, runId: permit.runId, acquiredAt, releasedAt: new Date().toISOString() };
+      return { slot: permit.slot, runId: permit.runId, fencingSeq: permit.fencingSeq, acquiredAt, releasedAt: new Date().toISOString() };
     });
   } catch (error) {
     // The wait filled this run's history budget and no permit is held: wait on in a new run.

@@ -74,6 +74,11 @@ export interface WorkflowPermit {
   slot: number;
   runId: string;
   workflowId: string;
+  /**
+   * The permit's fencing number, as HTTP holders get it (larger for every later grant of the slot);
+   * undefined only when the worker that confirmed the claim runs a lock service from before fencing numbers.
+   */
+  fencingSeq: string | undefined;
   handle: ChildWorkflowHandle<typeof permitWorkflow>;
 }
 
@@ -166,9 +171,8 @@ export class Semaphore {
           // The same bound as the service's runs: an acquire that ends an expired run relies on it.
           workflowTaskTimeout: PERMIT_WORKFLOW_TASK_TIMEOUT_MS,
         });
-        const permit = { resource: this.resource, slot, runId: handle.firstExecutionRunId, workflowId, handle };
-        await this.confirmCapacity(permit);
-        return permit;
+        const claim = { resource: this.resource, slot, runId: handle.firstExecutionRunId, workflowId, handle };
+        return { ...claim, fencingSeq: await this.confirmCapacity(claim) };
       } catch (error) {
         if (error instanceof WorkflowExecutionAlreadyStartedError) continue;
         throw error;
@@ -180,9 +184,10 @@ export class Semaphore {
   /**
    * A claim counts only once the lock service has confirmed it against the resource's capacity
    * record, as it does for its own claims: callers that disagree on the capacity are never both
-   * granted. A claim under a capacity not in force is given back before acquire() returns.
+   * granted. A claim under a capacity not in force is given back before acquire() returns. The
+   * confirmation also reads the permit's fencing number, which it returns.
    */
-  private async confirmCapacity(permit: WorkflowPermit): Promise<void> {
+  private async confirmCapacity(permit: Omit<WorkflowPermit, 'fencingSeq'>): Promise<string | undefined> {
     const { capacity, serviceTaskQueue } = this.options;
     const { confirmPermitCapacity } = proxyActivities<CapacityActivities>({
       taskQueue: serviceTaskQueue ?? workflowInfo().taskQueue,
@@ -191,8 +196,8 @@ export class Semaphore {
       retry: { initialInterval: '200ms', maximumInterval: '5s' },
       scheduleToCloseTimeout: '10m',
     });
-    const verdict = await confirmPermitCapacity({ resource: this.resource, capacity });
-    if (verdict.ok) return;
+    const verdict = await confirmPermitCapacity({ resource: this.resource, capacity, workflowId: permit.workflowId, runId: permit.runId });
+    if (verdict.ok) return verdict.fencingSeq;
     await this.release(permit);
     throw ApplicationFailure.nonRetryable(verdict.message, CAPACITY_CONFLICT, { capacityInForce: verdict.capacityInForce });
   }
@@ -201,7 +206,7 @@ export class Semaphore {
    * Ends the permit's run and waits until it has closed, so the slot is free when this returns.
    * Returns "expired" when the lease ran out first: the holder's exclusive use ended before it was done.
    */
-  async release(permit: WorkflowPermit): Promise<PermitOutcome> {
+  async release(permit: Pick<WorkflowPermit, 'workflowId' | 'handle'>): Promise<PermitOutcome> {
     try {
       await permit.handle.signal(releaseSignal);
     } catch {
