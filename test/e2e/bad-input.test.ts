@@ -242,11 +242,25 @@ test('a known path with the wrong method is a 405 naming the allowed methods', a
 });
 
 test('path parameters with dot-dot, colons, unicode, percent-encoding or 10k characters get the same 4xx JSON answer on every route', async () => {
-  // ".." is resolved away by URL normalization before routing (no route), 10k characters exceed the
-  // router's parameter length (414), everything else reaches the route and fails its schema (400).
+  // ".." is resolved away by URL normalization before routing: `/resources/..` and `/permits/..` become
+  // `/`, the dashboard page (GET) or a 405 (other methods); `/resources/../acquire` becomes `/acquire`
+  // (404). None reaches a permit route. 10k characters exceed the router's parameter length (414);
+  // everything else reaches the route and fails its schema (400).
+  for (const value of ['..', '%2E%2E']) {
+    for (const [method, url] of [
+      ['POST', `/resources/${value}/acquire`],
+      ['GET', `/resources/${value}`],
+      ['GET', `/permits/${value}`],
+      ['DELETE', `/permits/${value}`],
+      ['POST', `/permits/${value}/renew`],
+    ] as const) {
+      const response = await service.call(method, url, method === 'POST' ? {} : undefined);
+      const page = method === 'GET' && response.status === 200 && String(response.headers['content-type']).startsWith('text/html');
+      const refused = [404, 405].includes(response.status) && typeof response.body?.message === 'string';
+      assert.ok(page || refused, `${method} ${url}: ${response.status} ${JSON.stringify(response.body).slice(0, 120)}`);
+    }
+  }
   const expectations: Array<[string, number, string]> = [
-    ['..', 404, 'not_found'],
-    ['%2E%2E', 404, 'not_found'],
     ['..%2F..%2Fetc%2Fpasswd', 400, 'invalid_request'],
     ['a:b', 400, 'invalid_request'],
     ['%3A', 400, 'invalid_request'],

@@ -37,7 +37,7 @@ test('the OpenAPI document describes every route of the v1 contract with its err
   assert.deepEqual(Object.keys(acquire.responses).sort(), ['201', '400', '401', '403', '409', '413', '415', '429', '503']);
   assert.equal(acquire.responses['409'].content['application/json'].schema.properties.error.type, 'string');
   const history = document.paths['/resources/{resource}/history']!.get;
-  assert.deepEqual(Object.keys(history.responses).sort(), ['200', '400', '503']);
+  assert.deepEqual(Object.keys(history.responses).sort(), ['200', '400', '401', '403', '429', '503']);
   const entry = history.responses['200'].content['application/json'].schema.properties.entries.items;
   assert.deepEqual(entry.properties.outcome.enum, ['released', 'expired', 'force_released', 'max_hold', 'terminated']);
   assert.match(entry.properties.acquiredAt.description, /later of the run's recorded start and the close of the run that held the slot before it/);
