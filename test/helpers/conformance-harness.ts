@@ -23,7 +23,7 @@ export interface ConformanceHarness {
 }
 
 /** Applies one `network` step to the proxy. */
-export function applyNetwork(proxy: FaultProxy, change: { delayMs?: unknown; stalled?: unknown }): void {
+export function applyNetwork(proxy: FaultProxy, change: Record<string, unknown>): void {
   if (typeof change.delayMs === 'number') proxy.setDelay(change.delayMs);
   if (change.stalled === true) proxy.stall();
   if (change.stalled === false) proxy.resume();
