@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { test, type TestContext } from 'node:test';
-import { LockClient, LockServiceError, LockServiceUnreachableError, PermitLostError, type Permit, type ResourceView } from '../../src/client/index.js';
+import { LockClient, LockServiceError, LockServiceUnreachableError, PermitLostError, type Permit, type ResourceView } from '../../packages/client/src/client/index.js';
 import { applyNetwork, loadScenarios, startConformanceHarness, type ConformanceHarness, type Scenario, type Step } from '../helpers/conformance-harness.js';
 import { until } from '../helpers/metrics.js';
 import { http } from '../helpers/process.js';
