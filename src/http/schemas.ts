@@ -1,21 +1,19 @@
 import { z } from 'zod';
 import type { Config } from '../config.js';
-import { ERROR_CODES } from '../permits/errors.js';
 import { RUN_ID_PATTERN } from '../permits/permit.js';
 import { ResourceNameSchema } from '../permits/resource-name.js';
 import { SERVICE_ROLES } from '../service-role.js';
 
 // One set of zod schemas drives request validation, response serialization, the TypeScript types
 // and the OpenAPI document. Bounds come from the configured limits, so they are built per config.
-
-export const ErrorSchema = z
-  .object({
-    error: z.enum(ERROR_CODES).describe('Machine-readable error code'),
-    message: z.string().describe('What was wrong, naming the field where there is one'),
-    state: z.enum(['released', 'expired']).optional().describe('How the permit ended (permit_ended only)'),
-    capacity: z.number().int().optional().describe('The capacity in force for the resource (capacity_conflict only)'),
-  })
-  .describe('Every error answer has this shape');
+// The answers' schemas are the wire contract the client package shares (temporal-lock-client/wire).
+export {
+  AcquiredPermitSchema,
+  ErrorSchema,
+  HeldPermitSchema,
+  PermitSchema,
+  ResourceViewSchema,
+} from 'temporal-lock-client/wire';
 
 export const ResourceParamsSchema = z.object({
   resource: ResourceNameSchema.describe('Resource name: 1-128 of A-Z a-z 0-9 . _ -, starting with a letter or digit'),
@@ -26,44 +24,6 @@ export const RunIdParamsSchema = z.object({
     .string()
     .regex(RUN_ID_PATTERN, 'must be a permit runId, a lower-case UUID such as 0193c1f2-7a4e-7c51-9d0e-2f6b1c3a9e11')
     .describe('The permit runId (= fencing token) returned by acquire'),
-});
-
-const isoTime = z.string().describe('ISO-8601 time');
-
-export const PermitSchema = z.object({
-  runId: z.string().describe('Temporal run ID of the permit workflow; the permit\'s identity'),
-  fencingToken: z.string().describe('Equal to runId: pass it downstream and compare for equality'),
-  workflowId: z.string().describe('permit:<resource>:<slot>'),
-  resource: z.string(),
-  slot: z.number().int().describe('0..capacity-1'),
-  capacity: z.number().int(),
-  leaseMs: z.number().int().describe('Lease length last granted'),
-  holder: z.string().nullable().describe('Free text given by the holder, for people reading'),
-  acquiredAt: isoTime,
-  expiresAt: isoTime.describe('The lease ends no later than this unless renewed; the slot is never given away before it'),
-});
-
-export const HeldPermitSchema = PermitSchema.extend({ state: z.literal('held') });
-
-export const AcquiredPermitSchema = PermitSchema.extend({
-  waitedMs: z
-    .number()
-    .int()
-    .min(0)
-    .describe(
-      'How long the service had the request before the lease began (waiting for a slot, trying slots). The lease began at ' +
-        'least this long after the request was sent: a client that times the lease on its own clock counts it from when ' +
-        'it sent the request plus waitedMs, never from when the answer arrived',
-    ),
-});
-
-export const ResourceViewSchema = z.object({
-  resource: z.string(),
-  capacity: z.number().int(),
-  held: z.array(PermitSchema),
-  consistency: z
-    .enum(['strong', 'eventual'])
-    .describe('strong: every slot was read directly; eventual: listed from Temporal visibility (large or unknown capacity)'),
 });
 
 export const HealthSchema = z.object({ status: z.literal('ok') });

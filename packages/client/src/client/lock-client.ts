@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { AcquiredPermitSchema, ErrorSchema, HeldPermitSchema, ResourceViewSchema } from '../../../../src/http/schemas.js';
+import { AcquiredPermitSchema, ErrorSchema, HeldPermitSchema, ResourceViewSchema } from '../wire/schemas.js';
 import { LockServiceError, LockServiceUnreachableError } from './errors.js';
 import type { HeldPermit, Permit, ResourceView } from './types.js';
 import { withPermit, type PermitWork, type WithPermitOptions } from './with-permit.js';

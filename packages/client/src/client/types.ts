@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { ErrorSchema, HeldPermitSchema, PermitSchema, ResourceViewSchema } from '../../../../src/http/schemas.js';
+import type { ErrorSchema, HeldPermitSchema, PermitSchema, ResourceViewSchema } from '../wire/schemas.js';
 
 // The client's types are the server's zod schemas, so a change to the API changes both sides at once.
 
