@@ -17,6 +17,7 @@ const GO_TIMEOUT_MS = 300_000;
 
 test('the Go client is go vet clean and passes its go test suite and every conformance scenario against a live service', async (t) => {
   const vet = spawnSync('go', ['vet', './...'], { cwd: GO_DIR, env: { ...process.env, ...GO_ENV }, encoding: 'utf8', timeout: GO_TIMEOUT_MS });
+  assert.ok(!vet.error, `cannot run go (Go 1.21 or newer is needed; .ci/run installs it): ${vet.error?.message}`);
   assert.equal(vet.status, 0, `go vet:\n${vet.stdout}\n${vet.stderr}`);
 
   const harness = await startConformanceHarness(t);

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import http.client
 import math
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -35,7 +36,9 @@ def check_wait(wait: float) -> float:
 
 class LockClient:
     """A client of the lock service's HTTP API. Times are in seconds. Every call raises a
-    LockServiceError subclass when the service refuses, or ServiceUnreachable when it does not answer."""
+    LockServiceError subclass when the service refuses, or ServiceUnreachable when it does not answer.
+    ``api_key`` is sent as ``authorization: Bearer <key>`` for a gateway in front of the service (which
+    itself checks no key); ``ssl_context`` verifies an https:// gateway with a CA of your own."""
 
     def __init__(
         self,
@@ -44,11 +47,13 @@ class LockClient:
         api_key: Optional[str] = None,
         timeout: float = _wire.DEFAULT_TIMEOUT,
         max_wait_per_request: float = _wire.MAX_WAIT_PER_REQUEST,
+        ssl_context: Optional[ssl.SSLContext] = None,
     ) -> None:
         self.url = _wire.normalize_url(url)
         self._api_key = api_key or None
         self.timeout = timeout
         self.max_wait_per_request = max_wait_per_request
+        self._ssl = ssl_context
 
     def __repr__(self) -> str:
         return f"LockClient({self.url!r})"  # never the key
@@ -150,7 +155,7 @@ class LockClient:
             url, data=request.body, method=request.method, headers=_wire.headers_for(request, self._api_key)
         )
         try:
-            with urllib.request.urlopen(outgoing, timeout=timeout) as response:
+            with urllib.request.urlopen(outgoing, timeout=timeout, context=self._ssl) as response:
                 return _wire.decode(response.status, _lower(response.headers), response.read())
         except urllib.error.HTTPError as error:  # 4xx and 5xx carry the API's JSON error body
             with error:
