@@ -3,9 +3,13 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY packages/client/package.json ./packages/client/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+COPY packages/client/tsconfig.build.json ./packages/client/
+COPY packages/client/src ./packages/client/src
 COPY src ./src
+# Builds the client package first: the server imports its wire schemas (temporal-lock-client/wire).
 RUN npm run build
 
 # Runtime stage: production dependencies and compiled JavaScript only, run as the unprivileged node user.
@@ -20,7 +24,9 @@ ENV NODE_ENV=production \
     API_KEYS_FILE=/run/secrets/lock-service-api-keys.json
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY packages/client/package.json ./packages/client/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/packages/client/dist ./packages/client/dist
 COPY --from=build /app/dist ./dist
 # The dashboard page: plain files, nothing to build.
 COPY ui ./ui

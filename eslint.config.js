@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'data/', 'openapi/', 'bench/results/', '.venv-ci/', 'schemathesis-report/'] },
+  { ignores: ['**/dist/', 'node_modules/', 'data/', 'openapi/', 'bench/results/', '.venv-ci/', '.venv/', 'schemathesis-report/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

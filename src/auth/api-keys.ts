@@ -1,5 +1,6 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs/promises';
+import { sha256Hex, generateKey } from 'temporal-lock-client/wire';
 import { z } from 'zod';
 import { ROLES, type Role } from './roles.js';
 
@@ -8,6 +9,7 @@ import { ROLES, type Role } from './roles.js';
 // key costs one hash and one map lookup whatever the number of keys.
 
 export { ROLES, type Role } from './roles.js';
+export { generateKey, sha256Hex };
 
 /** A prefix of resource names; "*" stands for every resource. */
 const PrefixSchema = z
@@ -53,16 +55,6 @@ export class ApiKeysFileError extends Error {
 }
 
 /** The SHA-256 of a key as lower-case hex, the form the key file stores. */
-export function sha256Hex(key: string): string {
-  return createHash('sha256').update(key, 'utf8').digest('hex');
-}
-
-/** A new random key (256 bits, URL-safe) and its SHA-256, for the key file. */
-export function generateKey(): { key: string; sha256: string } {
-  const key = `lsk_${randomBytes(32).toString('base64url')}`;
-  return { key, sha256: sha256Hex(key) };
-}
-
 /** The keys in force, looked up by the SHA-256 of what a caller presents. */
 export class KeyRing {
   private constructor(

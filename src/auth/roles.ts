@@ -1,4 +1,2 @@
-/** What a key may do: read only, acquire and hold permits, or everything (force-release, capacities, key list). */
-export const ROLES = ['reader', 'client', 'admin'] as const;
-
-export type Role = (typeof ROLES)[number];
+// The roles are part of the wire contract (the key file, `permit keygen`), which the client package owns.
+export { ROLES, type Role } from 'temporal-lock-client/wire';

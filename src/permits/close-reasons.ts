@@ -20,8 +20,8 @@ export const CAPACITY_WITHDRAWN_REASON = 'claimed while the capacity of its reso
 export const FORCE_RELEASE_PREFIX = 'force-released by ';
 
 /** How a past permit ended, as the history reports it. */
-export const PERMIT_OUTCOMES = ['released', 'expired', 'force_released', 'max_hold', 'terminated'] as const;
-export type PermitOutcome = (typeof PERMIT_OUTCOMES)[number];
+export { PERMIT_OUTCOMES, type PermitOutcome } from 'temporal-lock-client/wire';
+import type { PermitOutcome } from 'temporal-lock-client/wire';
 
 /** What a closed permit run was: a permit that ended one way or another, or a claim nobody ever held. */
 export type ClosedRunKind = PermitOutcome | 'undelivered';

@@ -1,29 +1,8 @@
-/** Every error code the API can answer with; the HTTP layer renders them as `{ error, message }`. */
-export const ERROR_CODES = [
-  'invalid_request',
-  'unauthorized',
-  'forbidden',
-  'rate_limited',
-  'headers_too_large',
-  'not_found',
-  'method_not_allowed',
-  'payload_too_large',
-  'unsupported_media_type',
-  'permit_not_found',
-  'permit_ended',
-  'resource_busy',
-  'capacity_conflict',
-  'max_hold_exceeded',
-  'renewal_limit',
-  'temporal_unavailable',
-  'shutting_down',
-  'too_many_waiters',
-  'internal_error',
-] as const;
+import { ERROR_CODES, type ErrorCode, type PermitEndState } from 'temporal-lock-client/wire';
 
-export type ErrorCode = (typeof ERROR_CODES)[number];
-
-export type PermitEndState = 'released' | 'expired';
+// The codes and end states are part of the wire contract, which the client package owns.
+export { ERROR_CODES };
+export type { ErrorCode, PermitEndState };
 
 /** A failure with a code, an HTTP status and a message that is safe to show to the caller. */
 export class DomainError extends Error {

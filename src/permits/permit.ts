@@ -5,7 +5,7 @@ import type { PermitEndState } from './errors.js';
 export const RUN_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Fencing numbers are int64 task IDs; they travel as decimal strings, which no JSON parser rounds. */
-export const FENCING_SEQ_PATTERN = /^(0|[1-9][0-9]{0,18})$/;
+export { FENCING_SEQ_PATTERN } from 'temporal-lock-client/wire';
 
 /** A granted permit as the API reports it. `fencingToken` equals `runId`. */
 export interface Permit {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LockClient, PermitKeeper } from '../../src/client/index.js';
+import { LockClient, PermitKeeper } from '../../packages/client/src/client/index.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
 import { startListeningService, type ListeningService } from '../helpers/listening-service.js';
 import { http } from '../helpers/process.js';

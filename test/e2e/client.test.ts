@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LockClient, LockServiceError, LockServiceUnreachableError, PermitLostError } from '../../src/client/index.js';
+import { LockClient, LockServiceError, LockServiceUnreachableError, PermitLostError } from '../../packages/client/src/client/index.js';
 import { PermitSchema } from '../../src/http/schemas.js';
 import { startListeningService, type ListeningService } from '../helpers/listening-service.js';
 import { freePort } from '../helpers/process.js';

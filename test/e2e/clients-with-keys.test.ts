@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { LockClient, LockServiceError, LockServiceUnreachableError } from '../../src/client/index.js';
+import { LockClient, LockServiceError, LockServiceUnreachableError } from '../../packages/client/src/client/index.js';
 import { writeKeyFile, type KeyFile } from '../helpers/api-keys.js';
 import { runCli, scratchDir } from '../helpers/cli.js';
 import { startListeningService, type ListeningService } from '../helpers/listening-service.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { test } from 'node:test';
-import { compareFencingSeq } from '../../src/client/fencing.js';
+import { compareFencingSeq } from '../../packages/client/src/client/fencing.js';
 import type { exampleConsumerWorkflow } from '../../src/temporal/workflows/example-consumer.js';
 import { childCommand, readJournal } from '../helpers/child-command.js';
 import { runCli, scratchDir } from '../helpers/cli.js';

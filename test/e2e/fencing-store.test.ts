@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { test } from 'node:test';
-import { compareFencingSeq } from '../../src/client/fencing.js';
+import { compareFencingSeq } from '../../packages/client/src/client/fencing.js';
 import { startFencingStore } from '../helpers/fencing-store.js';
 import { startListeningService } from '../helpers/listening-service.js';
 import { until } from '../helpers/metrics.js';

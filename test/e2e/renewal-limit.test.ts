@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
-import { LockClient, PermitKeeper } from '../../src/client/index.js';
+import { LockClient, PermitKeeper } from '../../packages/client/src/client/index.js';
 import { permitStartOptions } from '../../src/permits/permit-start.js';
 import { PERMIT_WORKFLOW_TYPE, RENEWAL_LIMIT, renewUpdate } from '../../src/temporal/messages.js';
 import { metric, until } from '../helpers/metrics.js';

@@ -5,8 +5,8 @@ import type { TestContext } from 'node:test';
 import { REPO_ROOT } from './process.js';
 import { spawnWatched, type ProcessResult, type WatchedProcess } from './watched-process.js';
 
-/** The CLI as the repository runs it (`npx tsx src/cli/main.ts`), without the extra tsx launcher process. */
-const CLI_ENTRY = path.join(REPO_ROOT, 'src', 'cli', 'main.ts');
+/** The CLI as the repository runs it (`npx tsx packages/client/src/cli/main.ts`), without the extra tsx launcher process. */
+const CLI_ENTRY = path.join(REPO_ROOT, 'packages', 'client', 'src', 'cli', 'main.ts');
 
 /** Spawns `permit <args>` as a real process; it is killed after the test if it is still running. */
 export function spawnCli(t: TestContext, args: string[], env: Record<string, string> = {}): WatchedProcess {

@@ -72,12 +72,18 @@ export async function startFaultProxy(t: CloseHook, target: string): Promise<Fau
   const server = net.createServer((incoming) => {
     opened++;
     const outgoing = net.connect(port, host);
-    for (const socket of [incoming, outgoing]) {
+    for (const [socket, other] of [
+      [incoming, outgoing],
+      [outgoing, incoming],
+    ] as const) {
       sockets.add(socket);
       socket.on('close', () => {
         sockets.delete(socket);
-        incoming.destroy();
-        outgoing.destroy();
+        // Bytes it sent that a delay still holds must reach the other side before that side closes:
+        // a server that answers and closes (`Connection: close`) would otherwise lose its answer.
+        const pendingMs = (dueAt.get(other) ?? 0) - Date.now();
+        if (pendingMs > 0 && !socket.errored) setTimeout(() => other.end(), pendingMs + 1);
+        else other.destroy();
       });
       socket.on('error', () => socket.destroy());
     }

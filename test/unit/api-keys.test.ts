@@ -77,7 +77,7 @@ test('a bad key file is refused naming the entry and the field, never a key', ()
 test('permit keygen prints a new key, its sha256 and an entry the service accepts', () => {
   const run = spawnSync(
     process.execPath,
-    ['--import', 'tsx', path.join(REPO_ROOT, 'src/cli/main.ts'), 'keygen', '--name', 'ci-bot', '--role', 'reader', '--prefix', 'team-a.', '--json'],
+    ['--import', 'tsx', path.join(REPO_ROOT, 'packages/client/src/cli/main.ts'), 'keygen', '--name', 'ci-bot', '--role', 'reader', '--prefix', 'team-a.', '--json'],
     { encoding: 'utf8' },
   );
   assert.equal(run.status, 0, run.stderr);
@@ -85,11 +85,11 @@ test('permit keygen prints a new key, its sha256 and an entry the service accept
   assert.equal(sha256Hex(key), sha256);
   assert.deepEqual(entry, { name: 'ci-bot', role: 'reader', prefixes: ['team-a.'], sha256 });
   assert.equal(parse([entry]).authenticate(key)?.name, 'ci-bot');
-  const other = spawnSync(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'src/cli/main.ts'), 'keygen'], { encoding: 'utf8' });
+  const other = spawnSync(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'packages/client/src/cli/main.ts'), 'keygen'], { encoding: 'utf8' });
   assert.equal(other.status, 0, other.stderr);
   assert.match(other.stdout, /^key: {4}lsk_\S+\nsha256: [0-9a-f]{64}\nentry: {2}\{.*"role":"client","prefixes":\["\*"\]/);
   assert.ok(!other.stdout.includes(key), 'every key is new');
-  const bad = spawnSync(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'src/cli/main.ts'), 'keygen', '--role', 'root'], { encoding: 'utf8' });
+  const bad = spawnSync(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'packages/client/src/cli/main.ts'), 'keygen', '--role', 'root'], { encoding: 'utf8' });
   assert.equal(bad.status, 64);
   assert.match(bad.stderr, /--role: "root" is not one of reader, client, admin/);
 });

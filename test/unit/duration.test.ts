@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DurationError, formatDuration, parseDuration } from '../../src/cli/duration.js';
+import { DurationError, formatDuration, parseDuration } from '../../packages/client/src/cli/duration.js';
 
 test('durations with one unit are read in milliseconds', () => {
   assert.equal(parseDuration('250ms'), 250);

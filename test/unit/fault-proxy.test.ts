@@ -84,3 +84,15 @@ test('bytes sent after the delay is lowered never overtake bytes still held by t
   assert.equal(client.receivedText(), '12', 'the later byte overtook the one held by the delay');
   client.socket.destroy();
 });
+
+test('a delayed answer still arrives when its sender closes the connection right after sending it', async (t) => {
+  // A server that answers and closes at once, as an HTTP server does for a `Connection: close` request.
+  const server = net.createServer((socket) => socket.end('answer'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const proxy = await startFaultProxy(t, `127.0.0.1:${(server.address() as net.AddressInfo).port}`);
+  proxy.setDelay(200);
+  const client = await connect(proxy.address);
+  await client.closed;
+  assert.equal(client.receivedText(), 'answer', 'the answer held by the delay was lost when the server closed');
+});

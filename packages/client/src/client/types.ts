@@ -7,7 +7,7 @@ import type {
   PermitSchema,
   ResourceListSchema,
   ResourceViewSchema,
-} from '../http/schemas.js';
+} from '../wire/schemas.js';
 
 // The client's types are the server's zod schemas, so a change to the API changes both sides at once.
 

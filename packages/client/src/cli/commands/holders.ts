@@ -1,5 +1,5 @@
 import type { ResourceView } from '../../client/types.js';
-import { UNPRINTABLE } from '../../http/schemas.js';
+import { UNPRINTABLE } from '../../wire/schemas.js';
 import { CONNECTION_HELP, clientFromOptions, expectPositionals, parseCommandLine, positiveIntegerOption } from '../args.js';
 import { formatDuration } from '../duration.js';
 import { EXIT } from '../exit-codes.js';

@@ -1,4 +1,4 @@
-import { generateKey, ROLES, type Role } from '../../auth/api-keys.js';
+import { generateKey, ROLES, type Role } from '../../wire/keys.js';
 import { parseCommandLine, expectPositionals } from '../args.js';
 import { EXIT, UsageError } from '../exit-codes.js';
 import type { CliIo } from '../io.js';

@@ -6,7 +6,7 @@ import {
   HistoryPageSchema,
   ResourceListSchema,
   ResourceViewSchema,
-} from '../http/schemas.js';
+} from '../wire/schemas.js';
 import { LockServiceError, LockServiceUnreachableError } from './errors.js';
 import { fetchTrustingCa } from './https-fetch.js';
 import type { HeldPermit, HistoryPage, Permit, ResourceList, ResourceView } from './types.js';

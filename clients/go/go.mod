@@ -1,0 +1,3 @@
+module temporal-lock-service/lockclient
+
+go 1.21

@@ -1,0 +1,28 @@
+"""The shared conformance scenarios (clients/conformance), run by the blocking and the asyncio client."""
+from __future__ import annotations
+
+from typing import Any, Dict, Iterator
+
+import pytest
+
+from conformance_runner import CONTROL_URL, SERVICE_URL, AsyncAdapter, SyncAdapter, load_scenarios, run_scenario
+
+pytestmark = pytest.mark.skipif(not SERVICE_URL, reason="LOCK_SERVICE_URL is not set: `npm test` runs these against a real service")
+
+SCENARIOS = load_scenarios()
+
+
+@pytest.fixture(scope="module", params=[SyncAdapter, AsyncAdapter], ids=["sync", "asyncio"])
+def adapter(request: pytest.FixtureRequest) -> Iterator[Any]:
+    made = request.param(SERVICE_URL)
+    yield made
+    made.close()
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[scenario["name"] for scenario in SCENARIOS])
+def test_scenario(adapter: Any, scenario: Dict[str, Any]) -> None:
+    if scenario.get("pending"):
+        pytest.skip(f"pending: {scenario['pending']}")
+    if scenario.get("needs") == "network" and not CONTROL_URL:
+        pytest.skip("needs LOCK_CONFORMANCE_CONTROL_URL (the fault proxy's control)")
+    run_scenario(adapter, scenario)
