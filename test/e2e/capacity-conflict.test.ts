@@ -147,11 +147,17 @@ test('callers on two replicas that keep switching between capacities 1 and 3 nev
   const resource = uniqueResource('churn');
   // What each holder was told: from its 201 until it sent its DELETE, it held a slot under `capacity`.
   const holds: Array<{ capacity: number; from: number; to: number }> = [];
-  const until = Date.now() + 8_000;
+  const started = Date.now();
+  const until = started + 8_000;
+  // Callers follow phases of one capacity, each switching at its own offset: callers that switched
+  // race those that have not, and the resource empties at every phase, so both capacities get held
+  // (a fixed mix would let three capacity-3 holders keep the resource busy for ever).
+  const phaseMs = 800;
   const worker = async (index: number) => {
     const replica = index % 2 ? replicaA : replicaB;
     for (let round = 0; Date.now() < until; round++) {
-      const capacity = (index + Math.floor(round / 3)) % 2 ? 3 : 1;
+      const phase = Math.floor((Date.now() - started + index * 60) / phaseMs);
+      const capacity = phase % 2 ? 3 : 1;
       const answer = await acquire(replica, resource, { capacity });
       if (answer.status !== 201) {
         assert.ok(['resource_busy', 'capacity_conflict'].includes(answer.body.error), JSON.stringify(answer.body));
