@@ -14,6 +14,7 @@ import { pino } from 'pino';
 import { generateKey } from '../src/auth/api-keys.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
+import type { PermitStartDelay } from '../src/temporal/messages.js';
 import { startDevServer } from '../src/temporal/dev-server.js';
 import { provisionTemporalCli } from '../src/temporal/provision-cli.js';
 import { REPO_ROOT, freePort } from '../test/helpers/process.js';
@@ -30,6 +31,10 @@ export interface EnvironmentOptions {
   resourceCapacities: string;
   /** When set, the service runs with --cpu-prof and writes its profile into this directory at exit. */
   profileDir?: string;
+  /** More environment for the service (`--service-env`), over the benchmark's own settings. */
+  serviceEnv?: Record<string, string>;
+  /** More flags for the dev server (`--server-arg`), e.g. --dynamic-config-value. */
+  serverArgs?: readonly string[];
 }
 
 export interface Environment {
@@ -41,10 +46,16 @@ export interface Environment {
   /** The service's limits as it parsed them from the same environment. */
   maxHoldMs: number;
   rpcTimeoutMs: number;
+  /** The service's PERMIT_START_DELAY, which the raw baseline's starts use too. */
+  startDelay: PermitStartDelay;
   /** SDK client for the raw baseline, on its own connection to the same server. */
   client: Client;
   /** For GET /metrics and other reads that are not being measured. */
   http: KeepAliveHttp;
+  /** The dev server's Prometheus endpoint: its API calls and persistence requests. */
+  serverMetricsUrl: string;
+  /** The processes whose CPU time the benchmark reads: the Temporal server and the service. */
+  pids: { server: number; service: number | undefined };
   /** Stops the service (its CPU profile is written then), closes the SDK client and stops the dev server. */
   stop(): Promise<void>;
 }
@@ -60,6 +71,7 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Env
   const cliPath = await provisionTemporalCli({ ...config.devServer, log });
   const temporalVersion = (await execFileAsync(cliPath, ['--version'])).stdout.trim();
   say(`starting the Temporal dev server (${temporalVersion})`);
+  const metricsPort = await freePort();
   const server = await startDevServer({
     cliPath,
     dataDir: path.join(workDir, 'temporal'),
@@ -68,6 +80,7 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Env
     namespace: 'default',
     readyTimeoutMs: config.devServer.readyTimeoutMs,
     log,
+    extraArgs: ['--metrics-port', String(metricsPort), ...(options.serverArgs ?? [])],
   });
   // The server's supervisor leads the group that holds both.
   const serverGroup = trackGroup(server.supervisorPid);
@@ -93,6 +106,7 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Env
     LOG_LEVEL: 'warn',
     DATA_DIR: path.join(workDir, 'service'),
     RESOURCE_CAPACITIES: options.resourceCapacities,
+    ...options.serviceEnv,
   };
   const serviceConfig = loadConfig(serviceEnv);
   const serviceUrl = `http://127.0.0.1:${serviceEnv.PORT}`;
@@ -115,8 +129,11 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Env
     taskQueue,
     maxHoldMs: serviceConfig.limits.maxHoldMs,
     rpcTimeoutMs: serviceConfig.temporal.rpcTimeoutMs,
+    startDelay: serviceConfig.permitStart.delay,
     client: new Client({ connection, namespace: 'default' }),
     http,
+    serverMetricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+    pids: { server: server.pid, service: service.child.pid },
     stop: async () => {
       await stopService();
       await closeConnection();

@@ -1,10 +1,12 @@
 // How much each scenario does in quick and full mode, and the command-line flags that choose them.
+import type { AnatomyPlan } from './scenarios/anatomy.js';
 import type { ContentionPlan } from './scenarios/contention.js';
 import type { CyclePlan } from './scenarios/cycle.js';
 import type { ExpiryPlan, HandoffPlan } from './scenarios/handoff.js';
 import type { OccupancyPlan } from './scenarios/occupancy.js';
+import type { ThroughputPlan } from './scenarios/throughput.js';
 
-export const PHASES = ['cycle', 'contention', 'handoff', 'occupancy', 'redis', 'etcd'] as const;
+export const PHASES = ['cycle', 'contention', 'handoff', 'occupancy', 'throughput', 'anatomy', 'redis', 'etcd', 'throttle'] as const;
 export type Phase = (typeof PHASES)[number];
 
 export interface BenchPlan {
@@ -16,6 +18,10 @@ export interface BenchPlan {
   handoff: HandoffPlan;
   expiry: ExpiryPlan;
   occupancy: OccupancyPlan;
+  /** K clients each on a mutex of its own, for each K. */
+  throughput: ThroughputPlan;
+  /** What one grant costs the Temporal server, variant by variant. */
+  anatomy: AnatomyPlan;
 }
 
 export interface BenchOptions {
@@ -28,6 +34,10 @@ export interface BenchOptions {
   out: string | undefined;
   /** Run the service with --cpu-prof and summarise where its CPU time went. */
   profile: boolean;
+  /** More environment for the service (`--service-env KEY=VALUE`, repeatable): to compare settings run by run. */
+  serviceEnv: Record<string, string>;
+  /** More flags for the Temporal dev server (`--server-arg ARG`, repeatable), e.g. a --dynamic-config-value. */
+  serverArgs: string[];
 }
 
 /** The plan for quick (about a minute and a half on 2 cores) or full mode. */
@@ -56,14 +66,18 @@ export function benchPlan(quick: boolean): BenchPlan {
       fillLeaseMs: 600_000,
       fillWaitMs: 10_000,
     },
+    throughput: { ks: [1, 4, 16, 64], warmupMs: quick ? 500 : 1_000, durationMs: quick ? 2_500 : 8_000, leaseMs: 30_000 },
+    anatomy: { cycles: quick ? 40 : 200, rounds: quick ? 1 : 4, warmup: 5, holdMs: 50, leaseMs: 1_000 },
   };
 }
 
-export const USAGE = `usage: npm run bench -- [--quick] [--only ${PHASES.join(',')}] [--out FILE] [--profile]
-  --quick     fewer samples and shorter windows (finishes within 2 minutes)
-  --only      comma-separated phases; "cycle" (the raw baseline) always runs
-  --out       also write the JSON results to FILE
-  --profile   run the service with --cpu-prof and print where its CPU time went`;
+export const USAGE = `usage: npm run bench -- [--quick] [--only ${PHASES.join(',')}] [--out FILE] [--profile] [--service-env KEY=VALUE] [--server-arg ARG]
+  --quick        fewer samples and shorter windows (finishes within 3 minutes)
+  --only         comma-separated phases; "cycle" (the raw baseline) always runs
+  --out          also write the JSON results to FILE
+  --profile      run the service with --cpu-prof and print where its CPU time went
+  --service-env  run the service with this environment variable set (repeatable), e.g. PERMIT_START_DELAY=none
+  --server-arg   pass this flag to temporal server start-dev (repeatable), e.g. --server-arg=--dynamic-config-value=KEY=VALUE`;
 
 /** Parses the flags after `npm run bench --`; throws with the usage text on anything unknown. */
 export function parseOptions(args: readonly string[]): BenchOptions {
@@ -71,17 +85,31 @@ export function parseOptions(args: readonly string[]): BenchOptions {
   let only: Phase[] | undefined;
   let out: string | undefined;
   let profile = false;
+  const serviceEnv: Record<string, string> = {};
+  const serverArgs: string[] = [];
   for (let index = 0; index < args.length; index++) {
-    const arg = args[index]!;
+    const given = args[index]!;
+    // --flag=value is the same as --flag value (a --server-arg value itself starts with --).
+    const equals = given.startsWith('--') ? given.indexOf('=') : -1;
+    const arg = equals > 0 ? given.slice(0, equals) : given;
+    const inline = equals > 0 ? given.slice(equals + 1) : undefined;
     const value = () => {
+      if (inline !== undefined) return inline;
       const next = args[++index];
       if (next === undefined) throw new UsageError(`${arg} needs a value\n${USAGE}`);
       return next;
     };
+    if (inline !== undefined && ['--help', '--quick', '--profile'].includes(arg)) throw new UsageError(`${arg} takes no value\n${USAGE}`);
     if (arg === '--help' || arg === '-h') throw new UsageError(USAGE, 0);
     if (arg === '--quick') quick = true;
     else if (arg === '--profile') profile = true;
     else if (arg === '--out') out = value();
+    else if (arg === '--service-env') {
+      const pair = value();
+      const equals = pair.indexOf('=');
+      if (equals < 1) throw new UsageError(`--service-env takes KEY=VALUE, got "${pair}"\n${USAGE}`);
+      serviceEnv[pair.slice(0, equals)] = pair.slice(equals + 1);
+    } else if (arg === '--server-arg') serverArgs.push(value());
     else if (arg === '--only') {
       only = value()
         .split(',')
@@ -95,7 +123,9 @@ export function parseOptions(args: readonly string[]): BenchOptions {
   }
   const phases = new Set<Phase>(only ?? PHASES);
   phases.add('cycle');
-  return { plan: benchPlan(quick), phases, complete: !quick && !profile && phases.size === PHASES.length, out, profile };
+  // Only a run of the service as configured by default may stand for it in bench/results/latest.json.
+  const complete = !quick && !profile && phases.size === PHASES.length && Object.keys(serviceEnv).length === 0 && serverArgs.length === 0;
+  return { plan: benchPlan(quick), phases, complete, out, profile, serviceEnv, serverArgs };
 }
 
 /** A mistake on the command line (or --help): the message is for the user, with no stack trace. */

@@ -4,9 +4,11 @@
 import path from 'node:path';
 import { REPO_ROOT } from '../test/helpers/process.js';
 import { installSignalHandlers, runCleanups } from './cleanup.js';
+import { KeepAliveHttp, UnexpectedAnswer } from './http-client.js';
+import type { LockClient, LockSystem } from './lock-client.js';
 import { startEnvironment, type Environment } from './environment.js';
 import { machineInfo, sourceInfo } from './machine.js';
-import { measureEtcd, measureRedis } from './peers/measure-peers.js';
+import { measureEtcd, measureRedis, measureThrottle } from './peers/measure-peers.js';
 import { parseOptions, UsageError, type BenchOptions } from './plan.js';
 import { describeProfiles, monotonicMicros, summarizeProfile, type PhaseWindow } from './profile-summary.js';
 import { say } from './progress.js';
@@ -16,9 +18,11 @@ import { runContention } from './scenarios/contention.js';
 import { measureCycles, measureRoundTrips } from './scenarios/cycle.js';
 import { runExpiryHandoff, runReleaseHandoff } from './scenarios/handoff.js';
 import { runOccupancy } from './scenarios/occupancy.js';
+import { heldFor, runAnatomy, type AnatomyPlan, type AnatomyVariant } from './scenarios/anatomy.js';
+import { runThroughput } from './scenarios/throughput.js';
 import { growth, meanMsBetween, scrapeMetrics, startAttemptsBetween, type MetricSamples } from './service-metrics.js';
 import { mean, summarize } from './stats.js';
-import { httpServiceSystem } from './systems/http-service.js';
+import { HttpLockClient, httpServiceSystem } from './systems/http-service.js';
 import { rawTemporalSystem } from './systems/raw-temporal.js';
 
 const CONTENTION_RESOURCE = 'bench-contention';
@@ -40,15 +44,27 @@ async function inWindow<T>(windows: PhaseWindow[], phase: string, work: () => Pr
 
 async function measureTemporal(env: Environment, options: BenchOptions, samples: Samples, windows: PhaseWindow[]): Promise<TemporalResults> {
   const { plan, phases } = options;
-  const raw = rawTemporalSystem({ client: env.client, taskQueue: env.taskQueue, maxHoldMs: env.maxHoldMs, rpcTimeoutMs: env.rpcTimeoutMs });
+  const { startDelay } = env;
+  const raw = rawTemporalSystem({ client: env.client, taskQueue: env.taskQueue, maxHoldMs: env.maxHoldMs, rpcTimeoutMs: env.rpcTimeoutMs, startDelay });
+  // The honest floor: the same start and terminate on a task queue no worker polls, so no workflow task ever runs.
+  const unpolled = rawTemporalSystem({
+    client: env.client,
+    taskQueue: `${env.taskQueue}-unpolled`,
+    maxHoldMs: env.maxHoldMs,
+    rpcTimeoutMs: env.rpcTimeoutMs,
+    startDelay,
+  });
   const http = httpServiceSystem(env.serviceUrl);
   const httpClient = await http.connect();
   const rawClient = await raw.connect();
+  const floorClient = await unpolled.connect();
+  const cpuPids = { server: env.pids.server, service: env.pids.service };
   let beforeCycles: MetricSamples | undefined;
   const cycles = await inWindow(windows, 'cycle', () =>
     measureCycles(
-      'cycle (raw Temporal and HTTP, interleaved)',
+      'cycle (honest floor, raw Temporal and HTTP, interleaved)',
       [
+        { label: 'unpolled', client: floorClient, resource: 'bench-unpolled-cycle' },
         { label: 'raw', client: rawClient, resource: 'bench-raw-cycle' },
         { label: 'http', client: httpClient, resource: 'bench-http-cycle' },
       ],
@@ -56,6 +72,7 @@ async function measureTemporal(env: Environment, options: BenchOptions, samples:
       async () => {
         beforeCycles = await scrapeMetrics(env.http);
       },
+      cpuPids,
     ),
   );
   const afterCycles = await scrapeMetrics(env.http);
@@ -70,6 +87,8 @@ async function measureTemporal(env: Environment, options: BenchOptions, samples:
     raw: cycleStats(cycles.get('raw')!),
     http: cycleStats(cycles.get('http')!),
     floor: summarize(floor),
+    unpolled: cycleStats(cycles.get('unpolled')!),
+    cycleCpuMs: Object.fromEntries([...cycles].map(([label, cycle]) => [label, cycle.cpuMs ?? {}])),
   };
   const rawSamples = cycles.get('raw')!;
   const httpSamples = cycles.get('http')!;
@@ -114,12 +133,53 @@ async function measureTemporal(env: Environment, options: BenchOptions, samples:
       runExpiryHandoff('hand-off after lease expiry', http, 'bench-expiry', plan.expiry),
     );
   }
+  if (phases.has('throughput')) {
+    const before = await scrapeMetrics(env.http);
+    results.throughput = await inWindow(windows, 'throughput', () =>
+      runThroughput('throughput', http, 'bench-k', plan.throughput, { ...cpuPids, benchmark: process.pid }),
+    );
+    const after = await scrapeMetrics(env.http);
+    results.throughputFencingReads = growth(before, after, 'lock_fencing_seq_read_duration_seconds_count');
+  }
+  if (phases.has('anatomy')) {
+    results.anatomy = await inWindow(windows, 'anatomy', () => runAnatomy('anatomy', anatomyVariants(env, raw, unpolled, plan.anatomy), plan.anatomy, cpuPids, env.serverMetricsUrl));
+  }
   if (phases.has('occupancy')) {
     results.occupancy = await inWindow(windows, 'occupancy', () =>
       runOccupancy('occupancy', env.serviceUrl, env.http, env.client, OCCUPANCY_RESOURCE, plan.occupancy),
     );
   }
   return results;
+}
+
+/** The cycles whose cost to the server the anatomy phase compares, each on a resource of its own. */
+function anatomyVariants(env: Environment, raw: LockSystem, unpolled: LockSystem, { holdMs, leaseMs }: AnatomyPlan): AnatomyVariant[] {
+  const connected = (system: LockSystem) => {
+    let client: Promise<LockClient> | undefined;
+    return () => (client ??= system.connect());
+  };
+  const floor = connected(unpolled);
+  const worked = connected(raw);
+  const http = new HttpLockClient(new KeepAliveHttp(env.serviceUrl, 1));
+  const acquire = (resource: string) => http.acquire({ resource, capacity: 1, leaseMs, waitMs: 0 });
+  return [
+    { label: 'honest floor: start + terminate, no worker', cycle: async () => (await (await floor()).acquire({ resource: 'bench-anatomy-floor', capacity: 1, leaseMs, waitMs: 0 })).release() },
+    { label: 'raw: start + terminate, the worker polling', cycle: async () => (await (await worked()).acquire({ resource: 'bench-anatomy-raw', capacity: 1, leaseMs, waitMs: 0 })).release() },
+    { label: 'service: acquire + release', cycle: async () => (await acquire('bench-anatomy-service')).release() },
+    {
+      label: `service: acquire, hold ${holdMs} ms, release`,
+      cycle: () => heldFor(holdMs, () => acquire('bench-anatomy-held'), (held) => held.release()),
+    },
+    {
+      label: 'service: acquire, renew once, release',
+      cycle: async () => {
+        const held = await acquire('bench-anatomy-renewed');
+        const renewed = await http.http.request('POST', `/permits/${held.runId}/renew`, {});
+        if (renewed.status !== 200) throw new UnexpectedAnswer(`renew ${held.runId}`, renewed);
+        await held.release();
+      },
+    },
+  ];
 }
 
 async function main(): Promise<void> {
@@ -136,6 +196,8 @@ async function main(): Promise<void> {
   const env = await startEnvironment({
     resourceCapacities: `${CONTENTION_RESOURCE}=${options.plan.contention.capacity},${OCCUPANCY_RESOURCE}=${options.plan.occupancy.capacity}`,
     profileDir,
+    serviceEnv: options.serviceEnv,
+    serverArgs: options.serverArgs,
   });
   const windows: PhaseWindow[] = [];
   const temporal = await measureTemporal(env, options, samples, windows);
@@ -145,8 +207,10 @@ async function main(): Promise<void> {
   if (profile) for (const line of describeProfiles(profile)) say(line);
 
   const peers: PeerResults[] = [];
-  if (options.phases.has('redis')) peers.push(await measureRedis(options.plan));
-  if (options.phases.has('etcd')) peers.push(await measureEtcd(options.plan));
+  const peerOptions = { throughput: options.phases.has('throughput') };
+  if (options.phases.has('redis')) peers.push(await measureRedis(options.plan, peerOptions));
+  if (options.phases.has('etcd')) peers.push(await measureEtcd(options.plan, peerOptions));
+  if (options.phases.has('throttle')) peers.push(await measureThrottle(options.plan, peerOptions));
 
   const { contention } = options.plan;
   const contentionLabel = `capacity ${contention.capacity}, ${contention.clients} clients, ${contention.holdMs} ms holds`;
@@ -156,6 +220,8 @@ async function main(): Promise<void> {
     `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}; Node ${machine.node}; ` +
     `${env.temporalVersion}. Date ${startedAt.toISOString()}, mode ${options.plan.mode}, ` +
     `commit ${source.commit}${source.dirty ? ' (with uncommitted changes)' : ''}, wall clock ${wallClockSeconds} s.` +
+    (Object.keys(options.serviceEnv).length > 0 ? ` The service ran with ${Object.entries(options.serviceEnv).map(([key, value]) => `${key}=${value}`).join(' ')}.` : '') +
+    (options.serverArgs.length > 0 ? ` The dev server ran with ${options.serverArgs.join(' ')}.` : '') +
     (profileDir ? ' The service ran under --cpu-prof, which slows it: use these figures to find costs, not to judge targets.' : '');
   const markdown = renderTable(table.rows);
 
@@ -166,6 +232,8 @@ async function main(): Promise<void> {
       date: startedAt.toISOString(),
       mode: options.plan.mode,
       phases: [...options.phases],
+      serviceEnv: options.serviceEnv,
+      serverArgs: options.serverArgs,
       source,
       machine: { ...machine, temporal: env.temporalVersion },
       wallClockSeconds,

@@ -16,6 +16,8 @@ export interface DevServerOptions {
   namespace: string;
   readyTimeoutMs: number;
   log: Logger;
+  /** More `temporal server start-dev` flags, after the service's own (the benchmark adds --metrics-port). */
+  extraArgs?: readonly string[];
 }
 
 export interface DevServer {
@@ -178,6 +180,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   if (uiPort === 0) args.push('--headless');
   else args.push('--ui-port', String(uiPort));
   if (namespace !== 'default') args.push('--namespace', namespace);
+  args.push(...(options.extraArgs ?? []));
 
   const address = `127.0.0.1:${port}`;
   log.info({ address, dataDir, cli: cliPath }, 'starting embedded Temporal dev server');
