@@ -23,7 +23,7 @@ function cpuText(result: AnatomyResult): string {
     const value = result.cpuMs[name];
     return value === undefined ? '?' : figure(perCycle(value, result.cycles));
   };
-  return `server ${ms('server')}, service ${ms('service')} ms CPU`;
+  return `server ${ms('server')}, service ${ms(result.service)} ms CPU`;
 }
 
 /** One row per variant. */

@@ -35,6 +35,19 @@ export interface EnvironmentOptions {
   serviceEnv?: Record<string, string>;
   /** More flags for the dev server (`--server-arg`), e.g. --dynamic-config-value. */
   serverArgs?: readonly string[];
+  /**
+   * When set (`--compare-env`), a second service runs beside the first on the same server, with this
+   * environment over the first's and a task queue of its own, so two settings are measured in one run.
+   */
+  compareEnv?: Record<string, string>;
+}
+
+/** The second service of a `--compare-env` run. */
+export interface ComparedService {
+  url: string;
+  pid: number | undefined;
+  /** Its settings that differ from the first service's, as KEY=VALUE. */
+  label: string;
 }
 
 export interface Environment {
@@ -56,6 +69,7 @@ export interface Environment {
   serverMetricsUrl: string;
   /** The processes whose CPU time the benchmark reads: the Temporal server and the service. */
   pids: { server: number; service: number | undefined };
+  compared: ComparedService | undefined;
   /** Stops the service (its CPU profile is written then), closes the SDK client and stops the dev server. */
   stop(): Promise<void>;
 }
@@ -115,6 +129,7 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Env
   const stopService = onceOnly(() => stopChild(service));
   onCleanup('stop the lock service', stopService);
   await waitUntilReady(serviceUrl, service);
+  const compared = options.compareEnv ? await startComparedService(serviceEnv, options.compareEnv, taskQueue, workDir, options.profileDir) : undefined;
 
   const connection = await Connection.connect({ address: server.address });
   const closeConnection = onceOnly(() => connection.close());
@@ -134,13 +149,43 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Env
     http,
     serverMetricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
     pids: { server: server.pid, service: service.child.pid },
+    compared: compared?.service,
     stop: async () => {
+      await compared?.stop();
       await stopService();
       await closeConnection();
       http.close();
       await stopServer();
     },
   };
+}
+
+/** The second service of a `--compare-env` run: the first's settings, then these, on a task queue and port of its own. */
+async function startComparedService(
+  base: Record<string, string>,
+  compareEnv: Record<string, string>,
+  taskQueue: string,
+  workDir: string,
+  profileDir: string | undefined,
+): Promise<{ service: ComparedService; stop: () => Promise<void> }> {
+  const env = {
+    ...base,
+    TEMPORAL_TASK_QUEUE: `${taskQueue}-compared`,
+    PORT: String(await freePort()),
+    DATA_DIR: path.join(workDir, 'compared-service'),
+    ...compareEnv,
+  };
+  loadConfig(env);
+  const url = `http://127.0.0.1:${env.PORT}`;
+  const label = Object.entries(compareEnv)
+    .map(([key, value]) => `${key}=${value}`)
+    .join(' ');
+  say(`starting a second lock service with ${label} on ${url}`);
+  const child = spawnService(env, profileDir);
+  const stop = onceOnly(() => stopChild(child));
+  onCleanup('stop the compared lock service', stop);
+  await waitUntilReady(url, child);
+  return { service: { url, pid: child.child.pid, label }, stop };
 }
 
 /** `node --import tsx src/main.ts` is `npm start` without the extra tsx launcher process in between. */

@@ -38,6 +38,8 @@ export interface BenchOptions {
   serviceEnv: Record<string, string>;
   /** More flags for the Temporal dev server (`--server-arg ARG`, repeatable), e.g. a --dynamic-config-value. */
   serverArgs: string[];
+  /** A second service with these settings over the first's (`--compare-env KEY=VALUE`, repeatable), measured in the same run. */
+  compareEnv: Record<string, string>;
 }
 
 /** The plan for quick (about a minute and a half on 2 cores) or full mode. */
@@ -71,13 +73,15 @@ export function benchPlan(quick: boolean): BenchPlan {
   };
 }
 
-export const USAGE = `usage: npm run bench -- [--quick] [--only ${PHASES.join(',')}] [--out FILE] [--profile] [--service-env KEY=VALUE] [--server-arg ARG]
+export const USAGE = `usage: npm run bench -- [--quick] [--only ${PHASES.join(',')}] [--out FILE] [--profile] [--service-env KEY=VALUE] [--server-arg ARG] [--compare-env KEY=VALUE]
   --quick        fewer samples and shorter windows (finishes within 3 minutes)
   --only         comma-separated phases; "cycle" (the raw baseline) always runs
   --out          also write the JSON results to FILE
   --profile      run the service with --cpu-prof and print where its CPU time went
   --service-env  run the service with this environment variable set (repeatable), e.g. PERMIT_START_DELAY=none
-  --server-arg   pass this flag to temporal server start-dev (repeatable), e.g. --server-arg=--dynamic-config-value=KEY=VALUE`;
+  --server-arg   pass this flag to temporal server start-dev (repeatable), e.g. --server-arg=--dynamic-config-value=KEY=VALUE
+  --compare-env  also run a second service with this variable set (repeatable) and measure it in the same run,
+                 interleaved with the first: cycle, hand-off after release and throughput`;
 
 /** Parses the flags after `npm run bench --`; throws with the usage text on anything unknown. */
 export function parseOptions(args: readonly string[]): BenchOptions {
@@ -87,6 +91,7 @@ export function parseOptions(args: readonly string[]): BenchOptions {
   let profile = false;
   const serviceEnv: Record<string, string> = {};
   const serverArgs: string[] = [];
+  const compareEnv: Record<string, string> = {};
   for (let index = 0; index < args.length; index++) {
     const given = args[index]!;
     // --flag=value is the same as --flag value (a --server-arg value itself starts with --).
@@ -104,11 +109,11 @@ export function parseOptions(args: readonly string[]): BenchOptions {
     if (arg === '--quick') quick = true;
     else if (arg === '--profile') profile = true;
     else if (arg === '--out') out = value();
-    else if (arg === '--service-env') {
+    else if (arg === '--service-env' || arg === '--compare-env') {
       const pair = value();
       const equals = pair.indexOf('=');
-      if (equals < 1) throw new UsageError(`--service-env takes KEY=VALUE, got "${pair}"\n${USAGE}`);
-      serviceEnv[pair.slice(0, equals)] = pair.slice(equals + 1);
+      if (equals < 1) throw new UsageError(`${arg} takes KEY=VALUE, got "${pair}"\n${USAGE}`);
+      (arg === '--service-env' ? serviceEnv : compareEnv)[pair.slice(0, equals)] = pair.slice(equals + 1);
     } else if (arg === '--server-arg') serverArgs.push(value());
     else if (arg === '--only') {
       only = value()
@@ -124,8 +129,9 @@ export function parseOptions(args: readonly string[]): BenchOptions {
   const phases = new Set<Phase>(only ?? PHASES);
   phases.add('cycle');
   // Only a run of the service as configured by default may stand for it in bench/results/latest.json.
-  const complete = !quick && !profile && phases.size === PHASES.length && Object.keys(serviceEnv).length === 0 && serverArgs.length === 0;
-  return { plan: benchPlan(quick), phases, complete, out, profile, serviceEnv, serverArgs };
+  const defaults = Object.keys(serviceEnv).length === 0 && serverArgs.length === 0 && Object.keys(compareEnv).length === 0;
+  const complete = !quick && !profile && phases.size === PHASES.length && defaults;
+  return { plan: benchPlan(quick), phases, complete, out, profile, serviceEnv, serverArgs, compareEnv };
 }
 
 /** A mistake on the command line (or --help): the message is for the user, with no stack trace. */

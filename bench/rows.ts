@@ -50,6 +50,8 @@ export interface TemporalResults {
   cycleCpuMs?: Record<string, CpuUse>;
   throughput?: ThroughputResult;
   anatomy?: Anatomy;
+  /** The second service of a --compare-env run, measured interleaved with the first. */
+  compared?: { label: string; cycle: CycleStats; handoffRelease?: HandoffResult; throughput?: ThroughputResult };
   /** History reads for fencing numbers during the throughput phase (none when the start's answer carries it). */
   throughputFencingReads?: number | undefined;
   breakdown?: CycleBreakdown;
@@ -181,9 +183,24 @@ export function buildTable(temporal: TemporalResults, peers: PeerResults[], cont
   });
   rows.push({ scenario: 'HTTP round trip without lock work', system: 'service: GET /healthz', p50: temporal.floor.p50, p99: temporal.floor.p99 });
 
+  const { compared } = temporal;
+  if (compared) {
+    rows.push({
+      scenario: 'acquire+release cycle, sequential',
+      system: `service with ${compared.label}: POST acquire + DELETE`,
+      p50: compared.cycle.cycle.p50,
+      p99: compared.cycle.cycle.p99,
+      throughput: formatRate(compared.cycle.cyclesPerSecond, 'cycles/s'),
+      vsRaw: `${vsCycle(compared.cycle.cycle.p50)}${unpolled ? `; ${formatRatio(ratio(compared.cycle.cycle.p50, unpolled.cycle.p50), 'the honest floor')}` : ''}`,
+    });
+    rows.push({ scenario: '… its acquire alone', system: `service with ${compared.label}: POST acquire`, p50: compared.cycle.acquire.p50, p99: compared.cycle.acquire.p99, vsRaw: vsStart(compared.cycle.acquire.p50) });
+    rows.push({ scenario: '… its release alone', system: `service with ${compared.label}: DELETE`, p50: compared.cycle.release.p50, p99: compared.cycle.release.p99 });
+  }
   if (temporal.breakdown) breakdownNotes(temporal.breakdown, notes);
   if (unpolled) notes.push(floorNote(temporal, unpolled));
-  if (temporal.cycleCpuMs) notes.push(cycleCpuNote(temporal.cycleCpuMs, { unpolled: unpolled?.cycle.count, raw: raw.cycle.count, http: http.cycle.count }));
+  if (temporal.cycleCpuMs) {
+    notes.push(cycleCpuNote(temporal.cycleCpuMs, { unpolled: unpolled?.cycle.count, raw: raw.cycle.count, http: http.cycle.count, compared: compared?.cycle.cycle.count }));
+  }
   if (temporal.contention) {
     rows.push(contentionRow(temporal.contention, contentionLabel, 'service', raw.cyclesPerSecond, check, notes));
     const starts = temporal.contentionStarts;
@@ -207,6 +224,11 @@ export function buildTable(temporal: TemporalResults, peers: PeerResults[], cont
     });
     errorNote(notes, 'service hand-off after release', temporal.handoffRelease);
   }
+  if (compared?.handoffRelease) {
+    const summary = summaryOf(compared.handoffRelease.latenciesMs);
+    rows.push({ scenario: 'hand-off after release', system: `service with ${compared.label} (same replica)`, p50: summary?.p50, p99: summary?.p99, vsRaw: vsCycle(summary?.p50) });
+    errorNote(notes, `service with ${compared.label} hand-off after release`, compared.handoffRelease);
+  }
   if (temporal.handoffExpiry) {
     const summary = summaryOf(temporal.handoffExpiry.latenciesMs);
     rows.push({ scenario: 'hand-off after lease expiry (1 s lease)', system: 'service', p50: summary?.p50, p99: summary?.p99 });
@@ -220,6 +242,10 @@ export function buildTable(temporal: TemporalResults, peers: PeerResults[], cont
   if (temporal.throughput) {
     rows.push(...throughputRows('service', temporal.throughput));
     notes.push(...throughputNotes('service', temporal.throughput, temporal.throughputFencingReads));
+  }
+  if (compared?.throughput) {
+    rows.push(...throughputRows(`service with ${compared.label}`, compared.throughput));
+    notes.push(...throughputNotes(`service with ${compared.label}`, compared.throughput));
   }
 
   for (const peer of peers) {
@@ -387,9 +413,10 @@ function cycleCpuNote(cpu: Record<string, CpuUse>, counts: Record<string, number
     const count = counts[label];
     return used === undefined || !count ? '?' : (used / count).toFixed(2);
   };
-  const parts = ['unpolled', 'raw', 'http']
+  const shown: Record<string, string> = { unpolled: 'honest floor', raw: 'raw', http: 'service', compared: 'compared service' };
+  const parts = ['unpolled', 'raw', 'http', 'compared']
     .filter((label) => cpu[label])
-    .map((label) => `${label === 'unpolled' ? 'honest floor' : label === 'raw' ? 'raw' : 'service'} ${perCycle(label, 'server')} / ${perCycle(label, 'service')}`);
+    .map((label) => `${shown[label]} ${perCycle(label, 'server')} / ${perCycle(label, label === 'compared' ? 'compared' : 'service')}`);
   return (
     `CPU ms per sequential cycle, Temporal server / service process (during each subject's blocks; work a cycle leaves ` +
     `behind may fall into the next block): ${parts.join('; ')}`

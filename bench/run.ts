@@ -19,7 +19,7 @@ import { measureCycles, measureRoundTrips } from './scenarios/cycle.js';
 import { runExpiryHandoff, runReleaseHandoff } from './scenarios/handoff.js';
 import { runOccupancy } from './scenarios/occupancy.js';
 import { heldFor, runAnatomy, type AnatomyPlan, type AnatomyVariant } from './scenarios/anatomy.js';
-import { runThroughput } from './scenarios/throughput.js';
+import { runThroughput, runThroughputSideBySide } from './scenarios/throughput.js';
 import { growth, meanMsBetween, scrapeMetrics, startAttemptsBetween, type MetricSamples } from './service-metrics.js';
 import { mean, summarize } from './stats.js';
 import { HttpLockClient, httpServiceSystem } from './systems/http-service.js';
@@ -59,6 +59,9 @@ async function measureTemporal(env: Environment, options: BenchOptions, samples:
   const rawClient = await raw.connect();
   const floorClient = await unpolled.connect();
   const cpuPids = { server: env.pids.server, service: env.pids.service };
+  const compared = env.compared && httpServiceSystem(env.compared.url);
+  const comparedClient = await compared?.connect();
+  const comparedPids = env.compared && { server: env.pids.server, service: env.compared.pid };
   let beforeCycles: MetricSamples | undefined;
   const cycles = await inWindow(windows, 'cycle', () =>
     measureCycles(
@@ -67,14 +70,17 @@ async function measureTemporal(env: Environment, options: BenchOptions, samples:
         { label: 'unpolled', client: floorClient, resource: 'bench-unpolled-cycle' },
         { label: 'raw', client: rawClient, resource: 'bench-raw-cycle' },
         { label: 'http', client: httpClient, resource: 'bench-http-cycle' },
+        ...(comparedClient ? [{ label: 'compared', client: comparedClient, resource: 'bench-compared-cycle' }] : []),
       ],
       plan.cycle,
       async () => {
         beforeCycles = await scrapeMetrics(env.http);
       },
-      cpuPids,
+      // The compared service's CPU is read too, so each subject's blocks show both services' use.
+      { ...cpuPids, ...(env.compared && { compared: env.compared.pid }) },
     ),
   );
+  await comparedClient?.close();
   const afterCycles = await scrapeMetrics(env.http);
   await httpClient.close();
   const floor = await inWindow(windows, 'healthz', () => measureRoundTrips('HTTP round trip GET /healthz', env.http, '/healthz', plan.floor));
@@ -89,6 +95,7 @@ async function measureTemporal(env: Environment, options: BenchOptions, samples:
     floor: summarize(floor),
     unpolled: cycleStats(cycles.get('unpolled')!),
     cycleCpuMs: Object.fromEntries([...cycles].map(([label, cycle]) => [label, cycle.cpuMs ?? {}])),
+    ...(env.compared && { compared: { label: env.compared.label, cycle: cycleStats(cycles.get('compared')!) } }),
   };
   const rawSamples = cycles.get('raw')!;
   const httpSamples = cycles.get('http')!;
@@ -129,20 +136,41 @@ async function measureTemporal(env: Environment, options: BenchOptions, samples:
     results.handoffRelease = await inWindow(windows, 'hand-off after release', () =>
       runReleaseHandoff('hand-off after release', http, 'bench-handoff', plan.handoff),
     );
+    if (compared && results.compared) {
+      results.compared.handoffRelease = await runReleaseHandoff('hand-off after release (compared service)', compared, 'bench-compared-handoff', plan.handoff);
+    }
     results.handoffExpiry = await inWindow(windows, 'hand-off after expiry', () =>
       runExpiryHandoff('hand-off after lease expiry', http, 'bench-expiry', plan.expiry),
     );
   }
   if (phases.has('throughput')) {
     const before = await scrapeMetrics(env.http);
-    results.throughput = await inWindow(windows, 'throughput', () =>
-      runThroughput('throughput', http, 'bench-k', plan.throughput, { ...cpuPids, benchmark: process.pid }),
-    );
+    if (compared && comparedPids && results.compared) {
+      const [first, second] = await inWindow(windows, 'throughput', () =>
+        runThroughputSideBySide(
+          'throughput',
+          [
+            { label: 'service', system: http, resourcePrefix: 'bench-k', pids: { ...cpuPids, benchmark: process.pid } },
+            { label: 'compared service', system: compared, resourcePrefix: 'bench-compared-k', pids: { ...comparedPids, benchmark: process.pid } },
+          ],
+          plan.throughput,
+        ),
+      );
+      results.throughput = first;
+      results.compared.throughput = second;
+    } else {
+      results.throughput = await inWindow(windows, 'throughput', () =>
+        runThroughput('throughput', http, 'bench-k', plan.throughput, { ...cpuPids, benchmark: process.pid }),
+      );
+    }
     const after = await scrapeMetrics(env.http);
     results.throughputFencingReads = growth(before, after, 'lock_fencing_seq_read_duration_seconds_count');
   }
   if (phases.has('anatomy')) {
-    results.anatomy = await inWindow(windows, 'anatomy', () => runAnatomy('anatomy', anatomyVariants(env, raw, unpolled, plan.anatomy), plan.anatomy, cpuPids, env.serverMetricsUrl));
+    const anatomyPids = { ...cpuPids, ...(env.compared && { compared: env.compared.pid }) };
+    results.anatomy = await inWindow(windows, 'anatomy', () =>
+      runAnatomy('anatomy', anatomyVariants(env, raw, unpolled, plan.anatomy), plan.anatomy, anatomyPids, env.serverMetricsUrl),
+    );
   }
   if (phases.has('occupancy')) {
     results.occupancy = await inWindow(windows, 'occupancy', () =>
@@ -160,25 +188,35 @@ function anatomyVariants(env: Environment, raw: LockSystem, unpolled: LockSystem
   };
   const floor = connected(unpolled);
   const worked = connected(raw);
-  const http = new HttpLockClient(new KeepAliveHttp(env.serviceUrl, 1));
-  const acquire = (resource: string) => http.acquire({ resource, capacity: 1, leaseMs, waitMs: 0 });
-  return [
-    { label: 'honest floor: start + terminate, no worker', cycle: async () => (await (await floor()).acquire({ resource: 'bench-anatomy-floor', capacity: 1, leaseMs, waitMs: 0 })).release() },
-    { label: 'raw: start + terminate, the worker polling', cycle: async () => (await (await worked()).acquire({ resource: 'bench-anatomy-raw', capacity: 1, leaseMs, waitMs: 0 })).release() },
-    { label: 'service: acquire + release', cycle: async () => (await acquire('bench-anatomy-service')).release() },
-    {
-      label: `service: acquire, hold ${holdMs} ms, release`,
-      cycle: () => heldFor(holdMs, () => acquire('bench-anatomy-held'), (held) => held.release()),
-    },
-    {
-      label: 'service: acquire, renew once, release',
-      cycle: async () => {
-        const held = await acquire('bench-anatomy-renewed');
-        const renewed = await http.http.request('POST', `/permits/${held.runId}/renew`, {});
-        if (renewed.status !== 200) throw new UnexpectedAnswer(`renew ${held.runId}`, renewed);
-        await held.release();
+  const serviceVariants = (url: string, name: string, service: string): AnatomyVariant[] => {
+    const http = new HttpLockClient(new KeepAliveHttp(url, 1));
+    const acquire = (resource: string) => http.acquire({ resource: `${resource}-${service}`, capacity: 1, leaseMs, waitMs: 0 });
+    return [
+      { label: `${name}: acquire + release`, service, cycle: async () => (await acquire('bench-anatomy-service')).release() },
+      {
+        label: `${name}: acquire, hold ${holdMs} ms, release`,
+        service,
+        cycle: () => heldFor(holdMs, () => acquire('bench-anatomy-held'), (held) => held.release()),
       },
-    },
+      {
+        label: `${name}: acquire, renew once, release`,
+        service,
+        cycle: async () => {
+          const held = await acquire('bench-anatomy-renewed');
+          const renewed = await http.http.request('POST', `/permits/${held.runId}/renew`, {});
+          if (renewed.status !== 200) throw new UnexpectedAnswer(`renew ${held.runId}`, renewed);
+          await held.release();
+        },
+      },
+    ];
+  };
+  const once = (system: () => Promise<LockClient>, resource: string) => async () =>
+    (await (await system()).acquire({ resource, capacity: 1, leaseMs, waitMs: 0 })).release();
+  return [
+    { label: 'honest floor: start + terminate, no worker', cycle: once(floor, 'bench-anatomy-floor') },
+    { label: 'raw: start + terminate, the worker polling', cycle: once(worked, 'bench-anatomy-raw') },
+    ...serviceVariants(env.serviceUrl, 'service', 'service'),
+    ...(env.compared ? serviceVariants(env.compared.url, `service with ${env.compared.label}`, 'compared') : []),
   ];
 }
 
@@ -198,6 +236,7 @@ async function main(): Promise<void> {
     profileDir,
     serviceEnv: options.serviceEnv,
     serverArgs: options.serverArgs,
+    ...(Object.keys(options.compareEnv).length > 0 && { compareEnv: options.compareEnv }),
   });
   const windows: PhaseWindow[] = [];
   const temporal = await measureTemporal(env, options, samples, windows);
@@ -234,6 +273,7 @@ async function main(): Promise<void> {
       phases: [...options.phases],
       serviceEnv: options.serviceEnv,
       serverArgs: options.serverArgs,
+      compareEnv: options.compareEnv,
       source,
       machine: { ...machine, temporal: env.temporalVersion },
       wallClockSeconds,

@@ -29,10 +29,14 @@ export interface AnatomyVariant {
   label: string;
   /** One acquire … release cycle of this variant. */
   cycle(): Promise<void>;
+  /** Which watched process is the service this variant calls ('service' when absent). */
+  service?: string;
 }
 
 export interface AnatomyResult {
   label: string;
+  /** The watched process that is this variant's service. */
+  service: string;
   cycles: number;
   /** From the first measured cycle until the server had published what they did. */
   windowMs: number;
@@ -62,7 +66,10 @@ export async function runAnatomy(phase: string, variants: AnatomyVariant[], plan
     idleCpu === undefined || idleCpuAfter === undefined ? undefined : ((idleCpuAfter - idleCpu) * 1000) / (performance.now() - idleFrom);
 
   const results = new Map<string, AnatomyResult>(
-    variants.map((variant) => [variant.label, { label: variant.label, cycles: 0, windowMs: 0, cpuMs: {}, apiCalls: {}, persistence: {} }]),
+    variants.map((variant) => [
+      variant.label,
+      { label: variant.label, service: variant.service ?? 'service', cycles: 0, windowMs: 0, cpuMs: {}, apiCalls: {}, persistence: {} },
+    ]),
   );
   for (const variant of variants) {
     for (let index = 0; index < plan.warmup; index++) await variant.cycle();

@@ -51,6 +51,29 @@ export async function runThroughput(
   return { levels, watched: Object.keys(pids) };
 }
 
+/** One system of a side-by-side run: its resources and the processes whose CPU its windows report. */
+export interface ThroughputSubject {
+  label: string;
+  system: LockSystem;
+  resourcePrefix: string;
+  pids: WatchedPids;
+}
+
+/**
+ * The same for several systems, level by level in turns (K = 1 of each, then K = 4 of each, …), so
+ * a busy patch of the machine falls on all of them rather than on one system's whole curve.
+ */
+export async function runThroughputSideBySide(phase: string, subjects: ThroughputSubject[], plan: ThroughputPlan): Promise<ThroughputResult[]> {
+  for (const subject of subjects) await prime(subject.system, subject.resourcePrefix, Math.max(...plan.ks), plan.leaseMs);
+  const results = subjects.map((subject) => ({ levels: [] as ThroughputLevel[], watched: Object.keys(subject.pids) }));
+  for (const k of plan.ks) {
+    for (const [index, subject] of subjects.entries()) {
+      results[index]!.levels.push(await runLevel(`${phase}, ${subject.label}, K = ${k}`, subject.system, subject.resourcePrefix, k, plan, subject.pids));
+    }
+  }
+  return results;
+}
+
 /** Lanes that take every resource once before the levels. */
 const PRIME_LANES = 8;
 
