@@ -143,6 +143,14 @@ async function measureTemporal(env: Environment, options: BenchOptions, samples:
       runExpiryHandoff('hand-off after lease expiry', http, 'bench-expiry', plan.expiry),
     );
   }
+  // Before the K-curve: its thousands of grants leave timers that fire, as no-ops, a lease (30 s) later,
+  // and that burst would fall into the anatomy's windows.
+  if (phases.has('anatomy')) {
+    const anatomyPids = { ...cpuPids, ...(env.compared && { compared: env.compared.pid }) };
+    results.anatomy = await inWindow(windows, 'anatomy', () =>
+      runAnatomy('anatomy', anatomyVariants(env, raw, unpolled, plan.anatomy), plan.anatomy, anatomyPids, env.serverMetricsUrl),
+    );
+  }
   if (phases.has('throughput')) {
     const before = await scrapeMetrics(env.http);
     if (compared && comparedPids && results.compared) {
@@ -165,12 +173,6 @@ async function measureTemporal(env: Environment, options: BenchOptions, samples:
     }
     const after = await scrapeMetrics(env.http);
     results.throughputFencingReads = growth(before, after, 'lock_fencing_seq_read_duration_seconds_count');
-  }
-  if (phases.has('anatomy')) {
-    const anatomyPids = { ...cpuPids, ...(env.compared && { compared: env.compared.pid }) };
-    results.anatomy = await inWindow(windows, 'anatomy', () =>
-      runAnatomy('anatomy', anatomyVariants(env, raw, unpolled, plan.anatomy), plan.anatomy, anatomyPids, env.serverMetricsUrl),
-    );
   }
   if (phases.has('occupancy')) {
     results.occupancy = await inWindow(windows, 'occupancy', () =>
