@@ -46,6 +46,8 @@ export interface TemporalResults {
   floor: Summary;
   /** The honest floor: start + terminate on a task queue no worker polls (absent from results of older runs). */
   unpolled?: CycleStats;
+  /** The service's PERMIT_START_DELAY, which the raw and floor starts use too. */
+  startDelay?: string;
   /** CPU ms the server and the service used during each cycle subject's measured blocks, by subject label. */
   cycleCpuMs?: Record<string, CpuUse>;
   throughput?: ThroughputResult;
@@ -399,9 +401,12 @@ function floorNote(temporal: TemporalResults, unpolled: CycleStats): string {
   const ms = (value: number | undefined) => (value === undefined ? '?' : `${value.toFixed(2)} ms`);
   const fencing = breakdown?.fencingSeqReads;
   const reads = fencing?.reads ?? 0;
+  const worker =
+    temporal.startDelay === 'lease'
+      ? `with the worker polling (raw) ${ms(raw.cycle.p50)} (the start delay holds every first workflow task back, so neither runs one)`
+      : `with a worker running the workflow (raw) ${ms(raw.cycle.p50)}, so the worker's first workflow task adds ${ms(raw.cycle.p50 - unpolled.cycle.p50)}`;
   return (
-    `the honest floor and the cycle (p50): floor ${ms(unpolled.cycle.p50)}; with a worker running the workflow ` +
-    `(raw) ${ms(raw.cycle.p50)}, so the worker's first workflow task adds ${ms(raw.cycle.p50 - unpolled.cycle.p50)}; ` +
+    `the honest floor and the cycle (p50): floor ${ms(unpolled.cycle.p50)}; ${worker}; ` +
     `through the service ${ms(http.cycle.p50)}, ${ms(http.cycle.p50 - raw.cycle.p50)} more: the HTTP hops, the service's own work ` +
     (reads > 0 ? `and ${reads} fencing-number reads (${ms(fencing?.meanMs)} each on average)` : 'and no fencing-number read (the start answered it)')
   );

@@ -62,6 +62,14 @@ async function measureTemporal(env: Environment, options: BenchOptions, samples:
   const compared = env.compared && httpServiceSystem(env.compared.url);
   const comparedClient = await compared?.connect();
   const comparedPids = env.compared && { server: env.pids.server, service: env.compared.pid };
+  // First of all: every grant of the other phases leaves a timer that fires, as a no-op, a lease
+  // (30 s) later, and those would fall into the anatomy's windows and its idle measurement.
+  const anatomyPids = { ...cpuPids, ...(env.compared && { compared: env.compared.pid }) };
+  const anatomy = phases.has('anatomy')
+    ? await inWindow(windows, 'anatomy', () =>
+        runAnatomy('anatomy', anatomyVariants(env, raw, unpolled, plan.anatomy), plan.anatomy, anatomyPids, env.serverMetricsUrl),
+      )
+    : undefined;
   let beforeCycles: MetricSamples | undefined;
   const cycles = await inWindow(windows, 'cycle', () =>
     measureCycles(
@@ -94,6 +102,8 @@ async function measureTemporal(env: Environment, options: BenchOptions, samples:
     http: cycleStats(cycles.get('http')!),
     floor: summarize(floor),
     unpolled: cycleStats(cycles.get('unpolled')!),
+    startDelay,
+    ...(anatomy && { anatomy }),
     cycleCpuMs: Object.fromEntries([...cycles].map(([label, cycle]) => [label, cycle.cpuMs ?? {}])),
     ...(env.compared && { compared: { label: env.compared.label, cycle: cycleStats(cycles.get('compared')!) } }),
   };
@@ -141,14 +151,6 @@ async function measureTemporal(env: Environment, options: BenchOptions, samples:
     }
     results.handoffExpiry = await inWindow(windows, 'hand-off after expiry', () =>
       runExpiryHandoff('hand-off after lease expiry', http, 'bench-expiry', plan.expiry),
-    );
-  }
-  // Before the K-curve: its thousands of grants leave timers that fire, as no-ops, a lease (30 s) later,
-  // and that burst would fall into the anatomy's windows.
-  if (phases.has('anatomy')) {
-    const anatomyPids = { ...cpuPids, ...(env.compared && { compared: env.compared.pid }) };
-    results.anatomy = await inWindow(windows, 'anatomy', () =>
-      runAnatomy('anatomy', anatomyVariants(env, raw, unpolled, plan.anatomy), plan.anatomy, anatomyPids, env.serverMetricsUrl),
     );
   }
   if (phases.has('throughput')) {
