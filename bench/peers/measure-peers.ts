@@ -13,6 +13,8 @@ import { PeerSkipped } from './peer-process.js';
 import { RETRY_INTERVAL_MS, startRedisPeer } from './redis.js';
 import { startThrottlePeer } from './throttle.js';
 
+const PEER_WARMUP_MS = 500;
+
 /** What a peer run measures besides its own scenarios: the K-curve, when the run includes it. */
 export interface PeerRunOptions {
   throughput: boolean;
@@ -21,7 +23,9 @@ export interface PeerRunOptions {
 /** The K-curve against a peer, with the CPU its server process used (and the benchmark's own, which drives every client). */
 function peerThroughput(label: string, system: LockSystem, process: PeerProcess, plan: BenchPlan, options: PeerRunOptions): Promise<ThroughputResult> | undefined {
   if (!options.throughput) return undefined;
-  return runThroughput(`${label} throughput`, system, `bench-${label}-k`, plan.throughput, { server: process.child.pid, benchmark: globalThis.process.pid });
+  // A peer leaves no timers behind to wait for (see plan.ts), so a short warm-up will do.
+  const levels = { ...plan.throughput, warmupMs: PEER_WARMUP_MS };
+  return runThroughput(`${label} throughput`, system, `bench-${label}-k`, levels, { server: process.child.pid, benchmark: globalThis.process.pid });
 }
 
 async function skippedOr<T extends PeerResults>(peer: PeerResults['peer'], system: string, waiting: string, measure: () => Promise<T>): Promise<PeerResults> {
