@@ -42,7 +42,7 @@ export interface BenchOptions {
   compareEnv: Record<string, string>;
 }
 
-/** The plan for quick (about a minute and a half on 2 cores) or full mode. */
+/** The plan for quick (about two minutes on 2 cores) or full mode (about five). */
 export function benchPlan(quick: boolean): BenchPlan {
   return {
     mode: quick ? 'quick' : 'full',
