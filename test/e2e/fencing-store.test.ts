@@ -85,7 +85,7 @@ test('a holder stopped with SIGSTOP past its lease is refused by the store when 
   const holder = spawn(
     process.execPath,
     [
-      '--import', 'tsx', path.join(REPO_ROOT, 'src', 'cli', 'main.ts'), 'run', resource, '--lease', '2s', '--',
+      '--import', 'tsx', path.join(REPO_ROOT, 'packages', 'client', 'src', 'cli', 'main.ts'), 'run', resource, '--lease', '2s', '--',
       process.execPath, '--import', 'tsx', path.join(REPO_ROOT, 'examples', 'fencing-store', 'writer.ts'),
     ],
     {
