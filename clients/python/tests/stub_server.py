@@ -3,9 +3,9 @@ for what the real service cannot be made to answer on demand (each error code, a
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Dict, Iterator, Tuple
-from contextlib import contextmanager
 
 
 class Stub:
