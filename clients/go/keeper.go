@@ -16,8 +16,11 @@ const (
 // Keeper keeps a permit alive: it renews it every RenewEvery (default a third of the lease), retries
 // failed renewals with back-off, and reports the permit lost (Lost, Err) when the service says it
 // has ended, or when no renewal has succeeded by the time the lease would end minus a safety margin
-// of max(200 ms, lease/10). Each lease is timed on the local clock from when its request was sent,
-// never from when the answer arrived, so the keeper never believes it ends later than the service does.
+// of max(200 ms, lease/10). A renewal the service refuses for good (CodeRenewalLimit,
+// CodeMaxHoldExceeded) is not asked again: the permit stays held until its lease runs out, and is
+// reported lost (LostRenewalLimit, LostMaxHold) that margin before. Each lease is timed on the local
+// clock from when its request was sent, never from when the answer arrived, so the keeper never
+// believes it ends later than the service does.
 type Keeper struct {
 	client     *Client
 	lease      time.Duration

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { LockClient, LockServiceError, LockServiceUnreachableError } from '../../packages/client/src/client/index.js';
@@ -7,6 +6,7 @@ import { writeKeyFile, type KeyFile } from '../helpers/api-keys.js';
 import { runCli, scratchDir } from '../helpers/cli.js';
 import { startListeningService, type ListeningService } from '../helpers/listening-service.js';
 import { uniqueResource } from '../helpers/service.js';
+import { makeSelfSignedCertificate } from '../helpers/tls-certificate.js';
 
 // The CLI and the TypeScript client against a service that checks keys, over HTTP and HTTPS.
 
@@ -86,13 +86,7 @@ test('the TypeScript client sends its key: withPermit works, and refusals are Lo
 
 test('with TLS_CERT_FILE and TLS_KEY_FILE the service serves HTTPS; the client and the CLI trust it through a CA file', async (t) => {
   const dir = await scratchDir(t);
-  const cert = path.join(dir, 'cert.pem');
-  const key = path.join(dir, 'key.pem');
-  // A self-signed certificate made here with Debian's openssl: it is its own CA.
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
-    '-subj', '/CN=lock-service test', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-  ], { stdio: 'ignore' });
+  const { cert, key } = makeSelfSignedCertificate(dir);
   const secure = await startListeningService(t, { API_KEYS_FILE: keys.file, TLS_CERT_FILE: cert, TLS_KEY_FILE: key });
   assert.match(secure.url, /^https:\/\/127\.0\.0\.1:\d+$/);
   const resource = `team-a.${uniqueResource()}`;

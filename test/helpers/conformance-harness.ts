@@ -1,13 +1,17 @@
 import fs from 'node:fs/promises';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
+import { writeKeyFile, type TestKey } from './api-keys.js';
 import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
 import { startListeningService, type ListeningService } from './listening-service.js';
 import { REPO_ROOT } from './process.js';
+import { makeSelfSignedCertificate } from './tls-certificate.js';
 
 // What every client's conformance runner needs (clients/conformance/README.md): a listening service,
-// a fault proxy in front of it, and an HTTP control for that proxy that any language can call.
+// a fault proxy in front of it, an HTTP control for that proxy that any language can call, and the
+// further services the scenarios name (keys, TLS, other limits), described in scenarios.json.
 
 export const SCENARIOS_PATH = path.join(REPO_ROOT, 'clients', 'conformance', 'scenarios.json');
 
@@ -18,8 +22,26 @@ export interface ConformanceHarness {
   url: string;
   /** POST {controlUrl}/network with {"delayMs"?: n, "stalled"?: bool}. */
   controlUrl: string;
+  /** The further services of scenarios.json, by name, as runners reach them. */
+  services: Record<string, ConformanceService>;
   /** The environment a runner in another language reads. */
   env: Record<string, string>;
+}
+
+/** A further service, as LOCK_CONFORMANCE_SERVICES hands it to runners. */
+export interface ConformanceService {
+  url: string;
+  /** The CA file an https:// service's certificate is trusted through. */
+  caFile?: string;
+  /** Each key's secret, by its name in scenarios.json. */
+  keys: Record<string, string>;
+}
+
+/** How scenarios.json describes a further service. */
+interface ServiceSpec {
+  tls?: boolean;
+  env?: Record<string, string>;
+  keys?: TestKey[];
 }
 
 /** Applies one `network` step to the proxy. */
@@ -53,19 +75,51 @@ export async function startConformanceHarness(t: TestContext): Promise<Conforman
   t.after(() => new Promise<void>((resolve) => control.close(() => resolve())));
   const { port } = control.address() as { port: number };
   const controlUrl = `http://127.0.0.1:${port}`;
+  const services: Record<string, ConformanceService> = {};
+  for (const [name, spec] of Object.entries(await loadServiceSpecs())) services[name] = await startFurtherService(t, spec);
   return {
     service,
     proxy,
     url: proxy.url,
     controlUrl,
-    env: { LOCK_SERVICE_URL: proxy.url, LOCK_CONFORMANCE_CONTROL_URL: controlUrl },
+    services,
+    env: {
+      LOCK_SERVICE_URL: proxy.url,
+      LOCK_CONFORMANCE_CONTROL_URL: controlUrl,
+      LOCK_CONFORMANCE_SERVICES: JSON.stringify(services),
+    },
   };
+}
+
+/** A further service as its spec says, stopped (and its files removed) when the test ends. */
+async function startFurtherService(t: TestContext, spec: ServiceSpec): Promise<ConformanceService> {
+  const env: Record<string, string> = { ...spec.env };
+  let keys: Record<string, string> = {};
+  if (spec.keys) {
+    const keyFile = await writeKeyFile(t, spec.keys);
+    env.API_KEYS_FILE = keyFile.file;
+    keys = keyFile.keys;
+  }
+  let caFile: string | undefined;
+  if (spec.tls) {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'conformance-tls-'));
+    t.after(() => fs.rm(dir, { recursive: true, force: true }));
+    const tls = makeSelfSignedCertificate(dir);
+    env.TLS_CERT_FILE = tls.cert;
+    env.TLS_KEY_FILE = tls.key;
+    caFile = tls.cert;
+  }
+  const service = await startListeningService(t, env);
+  return { url: service.url, ...(caFile && { caFile }), keys };
 }
 
 export interface Scenario {
   name: string;
   needs?: 'network';
-  pending?: string;
+  /** A further service of scenarios.json to run against, instead of the one behind the fault proxy. */
+  service?: string;
+  /** The key every step sends unless it names another (`key`: a name, or null for none). */
+  key?: string;
   steps: Step[];
 }
 
@@ -74,4 +128,8 @@ export type Step = Record<string, any> & { do: string };
 /** The scenarios every client runs. */
 export async function loadScenarios(): Promise<Scenario[]> {
   return (JSON.parse(await fs.readFile(SCENARIOS_PATH, 'utf8')) as { scenarios: Scenario[] }).scenarios;
+}
+
+async function loadServiceSpecs(): Promise<Record<string, ServiceSpec>> {
+  return (JSON.parse(await fs.readFile(SCENARIOS_PATH, 'utf8')) as { services?: Record<string, ServiceSpec> }).services ?? {};
 }

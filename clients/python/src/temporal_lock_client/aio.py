@@ -24,8 +24,9 @@ log = logging.getLogger("temporal_lock_client")
 
 
 class AsyncLockClient:
-    """LockClient for asyncio: the same calls, awaited. Cancelling a call closes its connection; a
-    cancelled waiting acquire thus stops waiting on the service, which releases a slot granted meanwhile."""
+    """LockClient for asyncio: the same calls and options (``api_key``, ``ca_file`` or PERMIT_CA_FILE,
+    ``ssl_context``), awaited. Cancelling a call closes its connection; a cancelled waiting acquire thus
+    stops waiting on the service, which releases a slot granted meanwhile."""
 
     def __init__(
         self,
@@ -34,13 +35,14 @@ class AsyncLockClient:
         api_key: Optional[str] = None,
         timeout: float = _wire.DEFAULT_TIMEOUT,
         max_wait_per_request: float = _wire.MAX_WAIT_PER_REQUEST,
+        ca_file: Optional[str] = None,
         ssl_context: Optional[ssl.SSLContext] = None,
     ) -> None:
         self.url = _wire.normalize_url(url)
         self._api_key = api_key or None
         self.timeout = timeout
         self.max_wait_per_request = max_wait_per_request
-        self._ssl = ssl_context
+        self._ssl = _wire.tls_context(ca_file, ssl_context)
 
     def __repr__(self) -> str:
         return f"AsyncLockClient({self.url!r})"  # never the key
@@ -326,6 +328,11 @@ class AsyncPermitHold:
     def token(self) -> str:
         """The fencing token (= runId)."""
         return self._require().permit.fencing_token
+
+    @property
+    def fencing_seq(self) -> int:
+        """The fencing number (see Permit.fencing_seq): send it with each write to a store that refuses lower ones."""
+        return self._require().permit.fencing_seq
 
     @property
     def lost(self) -> asyncio.Event:

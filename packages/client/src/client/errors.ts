@@ -12,6 +12,8 @@ export class LockServiceError extends Error {
     readonly retryAfterSeconds?: number,
     /** How the permit ended (permit_ended only). */
     readonly state?: PermitEndState,
+    /** The capacity in force for the resource (capacity_conflict only). */
+    readonly capacity?: number,
   ) {
     super(message);
     this.name = 'LockServiceError';
@@ -20,6 +22,11 @@ export class LockServiceError extends Error {
   /** True for answers that may succeed when asked again later: busy, Temporal unavailable, shutting down, 5xx, 429. */
   get retryable(): boolean {
     return this.code === 'resource_busy' || this.status >= 500 || this.status === 429;
+  }
+
+  /** True when the API key was refused: none or an unknown one (401), or one not allowed this (403), by the service or a gateway. */
+  get keyRefused(): boolean {
+    return this.status === 401 || this.status === 403;
   }
 
   /** True when the permit is gone for good: ended (410) or unknown (404). */
