@@ -139,8 +139,8 @@ func TestConformance(t *testing.T) {
 	for _, sc := range loadScenarios(t) {
 		sc := sc
 		t.Run(sc.Name, func(t *testing.T) {
-			if sc.Needs == "network" && control == "" {
-				t.Skip("needs LOCK_CONFORMANCE_CONTROL_URL (the fault proxy's control)")
+			if sc.Needs != "" && control == "" {
+				t.Skipf("needs LOCK_CONFORMANCE_CONTROL_URL (the harness's control of the %s)", sc.Needs)
 			}
 			target := service{URL: url}
 			if sc.Service != "" {
@@ -149,11 +149,18 @@ func TestConformance(t *testing.T) {
 					t.Skipf("needs the service %q in LOCK_CONFORMANCE_SERVICES", sc.Service)
 				}
 			}
-			r := &runner{t: t, url: url, service: target, key: sc.Key, control: control, resources: map[string]string{},
+			r := &runner{t: t, url: url, service: target, scenarioService: sc.Service, key: sc.Key, control: control, resources: map[string]string{},
 				saved: map[string]*lockclient.Permit{}, background: map[string]chan acquired{}, holds: map[string]*hold{}}
 			r.network(map[string]any{"delayMs": 0, "stalled": false})
 			defer r.network(map[string]any{"delayMs": 0, "stalled": false})
 			defer r.endAllHolds()
+			// A scenario that removes keys puts them back even when it fails, so later scenarios have them.
+			for _, step := range sc.Steps {
+				if step["do"] == "keys" {
+					defer r.keys(sc.Service, []any{})
+					break
+				}
+			}
 			for index, step := range sc.Steps {
 				r.step(fmt.Sprintf("step %d (%s)", index+1, step["do"]), step)
 			}
@@ -177,16 +184,17 @@ type hold struct {
 }
 
 type runner struct {
-	t          *testing.T
-	url        string  // the service behind the fault proxy, for its metrics
-	service    service // the service the scenario runs against
-	key        string  // the scenario's key, unless a step names another
-	control    string
-	resources  map[string]string
-	saved      map[string]*lockclient.Permit
-	background map[string]chan acquired
-	holds      map[string]*hold
-	stalledAt  time.Time
+	t               *testing.T
+	url             string  // the service behind the fault proxy, for its metrics
+	service         service // the service the scenario runs against
+	scenarioService string  // its name in scenarios.json, or "" for the one behind the fault proxy
+	key             string  // the scenario's key, unless a step names another
+	control         string
+	resources       map[string]string
+	saved           map[string]*lockclient.Permit
+	background      map[string]chan acquired
+	holds           map[string]*hold
+	stalledAt       time.Time
 }
 
 // client is the client a step talks through: its service, key, CA file and timeout.
@@ -285,6 +293,22 @@ func (r *runner) network(change map[string]any) {
 	}
 }
 
+// keys has the harness rewrite the service's key file without those keys; it answers once the service refuses them.
+func (r *runner) keys(service string, without []any) {
+	body, _ := json.Marshal(map[string]any{"service": service, "without": without})
+	client := http.Client{Timeout: 30 * time.Second}
+	response, err := client.Post(r.control+"/keys", "application/json", bytes.NewReader(body))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer response.Body.Close()
+	if response.StatusCode != http.StatusNoContent {
+		var text bytes.Buffer
+		_, _ = text.ReadFrom(response.Body)
+		r.t.Fatalf("keys control answered %d: %s", response.StatusCode, text.String())
+	}
+}
+
 func (r *runner) lockWaiters() float64 {
 	response, err := http.Get(r.url + "/metrics")
 	if err != nil {
@@ -362,6 +386,12 @@ func (r *runner) step(where string, step map[string]any) {
 		if step["stalled"] == true {
 			r.stalledAt = time.Now()
 		}
+	case "keys":
+		if r.scenarioService == "" {
+			t.Fatalf("%s: a keys step needs the scenario's service", where)
+		}
+		without, _ := step["without"].([]any)
+		r.keys(r.scenarioService, without)
 	case "hold":
 		err = r.hold(where, step)
 	case "untilLost":

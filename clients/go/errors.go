@@ -116,12 +116,15 @@ const (
 	LostMaxHold = "max_hold"
 	// LostRenewalLimit: the service refuses renewals (renewal limit) and the lease is running out.
 	LostRenewalLimit = "renewal_limit"
+	// LostKeyRefused: the service refuses renewals because it refuses the API key (401/403: the key was
+	// removed from its key file, say) and the lease is running out.
+	LostKeyRefused = "key_refused"
 )
 
 // PermitLostError is the cause (context.Cause) of WithPermit's context once the permit is lost.
 type PermitLostError struct {
 	RunID  string
-	Reason string // LostEnded, LostUnconfirmed, LostMaxHold or LostRenewalLimit
+	Reason string // LostEnded, LostUnconfirmed, LostMaxHold, LostRenewalLimit or LostKeyRefused
 	State  string // for LostEnded after a 410: "released" or "expired"
 	Detail string
 }

@@ -104,6 +104,8 @@ async function runScenario(t: TestContext, harness: ConformanceHarness, scenario
     applyNetwork(harness.proxy, { delayMs: 0, stalled: false });
     for (const hold of holds.values()) hold.end(false);
   });
+  // A scenario that removes keys puts them back even when it fails, so later scenarios have them.
+  if (scenario.steps.some((step) => step.do === 'keys')) t.after(() => harness.keys(scenario.service!, []));
   for (const [index, step] of scenario.steps.entries()) {
     const where = `step ${index + 1} (${step.do})`;
     const previous = step.save ? saved.get(step.save) : undefined;
@@ -140,6 +142,10 @@ async function runScenario(t: TestContext, harness: ConformanceHarness, scenario
         case 'network':
           applyNetwork(harness.proxy, step);
           if (step.stalled === true) stalledAt = Date.now();
+          break;
+        case 'keys':
+          assert.ok(scenario.service, `${where}: a keys step needs the scenario's service`);
+          await harness.keys(scenario.service, step.without as string[]);
           break;
         case 'hold': {
           let ended!: (fail: boolean) => void;

@@ -242,6 +242,18 @@ def post_network(change: Dict[str, Any]) -> None:
         assert response.status == 204, response.status
 
 
+def post_keys(service: str, without: List[str]) -> None:
+    """The harness rewrites the service's key file without those keys and answers once the service refuses them."""
+    request = urllib.request.Request(
+        CONTROL_URL + "/keys",
+        data=json.dumps({"service": service, "without": without}).encode(),
+        method="POST",
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 204, response.status
+
+
 def lock_waiters() -> float:
     with urllib.request.urlopen(SERVICE_URL + "/metrics", timeout=10) as response:
         for line in response.read().decode().splitlines():
@@ -378,6 +390,9 @@ def run_scenario(adapter: Any, scenario: Dict[str, Any]) -> None:
                     post_network(change)
                     if step.get("stalled") is True:
                         stalled_at = time.time()
+                elif kind == "keys":
+                    assert "service" in scenario, f"{where}: a keys step needs the scenario's service"
+                    post_keys(scenario["service"], step["without"])
                 elif kind == "hold":
                     hold, end, fail = Hold(), threading.Event(), {"fail": False}
                     holds[step["name"]], ends[step["name"]], fails[step["name"]] = hold, end, fail
@@ -421,3 +436,6 @@ def run_scenario(adapter: Any, scenario: Dict[str, Any]) -> None:
             end.set()
         if CONTROL_URL:
             post_network({"delayMs": 0, "stalled": False})
+        # A scenario that removes keys puts them back even when it fails, so later scenarios have them.
+        if CONTROL_URL and any(step["do"] == "keys" for step in scenario["steps"]):
+            post_keys(scenario["service"], [])

@@ -21,8 +21,8 @@ def adapter(request: pytest.FixtureRequest) -> Iterator[Any]:
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[scenario["name"] for scenario in SCENARIOS])
 def test_scenario(adapter: Any, scenario: Dict[str, Any]) -> None:
-    if scenario.get("needs") == "network" and not CONTROL_URL:
-        pytest.skip("needs LOCK_CONFORMANCE_CONTROL_URL (the fault proxy's control)")
+    if "needs" in scenario and not CONTROL_URL:
+        pytest.skip(f"needs LOCK_CONFORMANCE_CONTROL_URL (the harness's control of the {scenario['needs']})")
     if "service" in scenario and scenario["service"] not in SERVICES:
         pytest.skip(f"needs the service {scenario['service']!r} in LOCK_CONFORMANCE_SERVICES")
     run_scenario(adapter, scenario)

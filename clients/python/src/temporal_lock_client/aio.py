@@ -161,7 +161,9 @@ async def release_best_effort_async(client: AsyncLockClient, run_id: str) -> Rel
 
 class AsyncPermitKeeper:
     """PermitKeeper for asyncio: renews in a task, sets ``lost`` (an asyncio.Event) when the service
-    says the permit ended or no renewal succeeded before the lease would run out (minus the margin)."""
+    says the permit ended or no renewal succeeded before the lease would run out (minus the margin).
+    A renewal refused for good (RenewalLimit, MaxHoldExceeded, KeyRefused) is not asked again, and
+    ``lost`` is set that margin before the lease it still has runs out, as PermitKeeper does."""
 
     def __init__(
         self, client: AsyncLockClient, permit: Permit, *, lease: Optional[float] = None, renew_every: Optional[float] = None
@@ -214,7 +216,7 @@ class AsyncPermitKeeper:
         self._timer = asyncio.get_running_loop().call_later(delay, self._lease_running_out)
 
     def _lease_running_out(self) -> None:
-        reason = refusal_reason(self._refusal.code) if self._refusal else "unconfirmed"
+        reason = refusal_reason(self._refusal) if self._refusal else "unconfirmed"
         self._declare_lost(PermitLost(lost_detail(self._permit.run_id, self._refusal), run_id=self._permit.run_id, reason=reason))
 
     def _declare_lost(self, error: PermitLost) -> None:

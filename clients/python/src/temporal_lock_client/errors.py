@@ -139,7 +139,9 @@ class ServiceUnreachable(LockError):
 class PermitLost(LockError):
     """A kept permit can no longer be counted on. ``reason``: ``ended`` (released by someone else,
     expired, or unknown to the service), ``unconfirmed`` (no renewal succeeded before the lease would
-    run out), ``max_hold`` or ``renewal_limit`` (renewals refused and the lease is running out)."""
+    run out), ``max_hold`` or ``renewal_limit`` (renewals refused and the lease is running out), or
+    ``key_refused`` (renewals refused with 401/403, the key no longer accepted, and the lease is running
+    out). The three refusals are reported as the lease runs out: the service holds the permit until then."""
 
     def __init__(self, message: str, *, run_id: str, reason: str, state: Optional[str] = None) -> None:
         super().__init__(message)
