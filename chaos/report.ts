@@ -50,7 +50,9 @@ export function renderReport(results: ChaosResults): string {
     '',
     `Visibility lookups (a runId the replica did not grant): ${lookups.lookups}, mean ${millis(lookups.meanMs)}, ` +
       `each within ${millis(lookups.slowestAtMostMs)}, ${lookups.failed} cut off at VISIBILITY_LOOKUP_WAIT_MS. ` +
-      `Releases and renewals through a replica that had not granted the permit, within 30 s after a Temporal restart: ` +
+      (after.anyReplica
+        ? 'Releases and renewals through the load balancer (any replica), within 30 s after a Temporal restart: '
+        : 'Releases and renewals through a replica that had not granted the permit, within 30 s after a Temporal restart: ') +
       `${after.requests}, p50 ${millis(after.p50Ms)}, slowest ${millis(after.maxMs)}, ${after.answered503} answered 503.`,
   );
   for (const judgement of results.judgements.filter((item) => !item.passed)) {
