@@ -66,12 +66,13 @@ async function main(): Promise<number> {
   return 0;
 }
 
-let exitCode = 2;
+let exitCode: number;
 try {
   exitCode = await main();
 } catch (error) {
-  say((error as Error).message.startsWith('Usage') ? (error as Error).message : `failed: ${(error as Error).stack ?? String(error)}`);
-  exitCode = (error as Error).message.includes('Usage:') ? 64 : 2;
+  const usage = (error as Error).message.includes('Usage:');
+  say(usage ? (error as Error).message : `failed: ${(error as Error).stack ?? String(error)}`);
+  exitCode = usage ? 64 : 2;
 } finally {
   await runCleanups();
 }
