@@ -23,7 +23,6 @@ export const REPLICA_ROLES: readonly ServiceRole[] = ['api', 'worker', 'all'];
 export const BEHIND_LOAD_BALANCER: readonly ServiceRole[] = ['api', 'all'];
 
 const READY_TIMEOUT_MS = 180_000;
-const PORT_VARIABLE: Record<ServiceRole, string> = { api: 'API_PORT', worker: 'WORKER_PORT', all: 'ALL_PORT' };
 
 export interface ClusterOptions {
   /** RESOURCE_CAPACITIES of every replica. */
@@ -63,6 +62,23 @@ export interface Cluster {
   restartReplica(index: number): Promise<void>;
   stop(): Promise<void>;
 }
+
+/** What the deploy/replicas/*.env placeholders are filled with, for one replica. */
+export function replicaTemplateValues(
+  ports: Readonly<Record<string, number>>,
+  settings: { temporalAddress: string; taskQueue: string; capacities: string; logLevel: string },
+): Record<string, string | number> {
+  return {
+    ...ports,
+    TEMPORAL_ADDRESS: settings.temporalAddress,
+    TEMPORAL_TASK_QUEUE: settings.taskQueue,
+    RESOURCE_CAPACITIES: settings.capacities,
+    LOG_LEVEL: settings.logLevel,
+  };
+}
+
+/** Each replica's port variable, as the deploy/replicas/*.env files name it. */
+export const REPLICA_PORT_VARIABLE: Readonly<Record<ServiceRole, string>> = { api: 'API_PORT', worker: 'WORKER_PORT', all: 'ALL_PORT' };
 
 /** The environment a replica runs with: deploy/replicas/<role>.env filled in, over an environment without lock-service settings. */
 export async function replicaEnvironment(role: ServiceRole, values: Record<string, string | number>): Promise<Record<string, string>> {
@@ -110,10 +126,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   onCleanup('stop temporal-server', () => temporal.stop());
   say(`temporal-server on ${temporal.address}`);
 
-  const ports = Object.fromEntries(await Promise.all(REPLICA_ROLES.map(async (role) => [PORT_VARIABLE[role], await freePort()] as const)));
+  const ports = Object.fromEntries(await Promise.all(REPLICA_ROLES.map(async (role) => [REPLICA_PORT_VARIABLE[role], await freePort()] as const)));
   const replicas: ClusterReplica[] = [];
   for (const [index, role] of REPLICA_ROLES.entries()) {
-    const port = ports[PORT_VARIABLE[role]]!;
+    const port = ports[REPLICA_PORT_VARIABLE[role]]!;
     const temporalAddress = options.temporalLink ? await options.temporalLink(index, temporal.address) : temporal.address;
     replicas.push({ role, port, url: `http://127.0.0.1:${port}`, temporalAddress, process: undefined });
   }
@@ -122,13 +138,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
 
   const spawnReplica = async (index: number) => {
     const replica = replicas[index]!;
-    const env = await replicaEnvironment(replica.role, {
-      ...ports,
-      TEMPORAL_ADDRESS: replica.temporalAddress,
-      TEMPORAL_TASK_QUEUE: taskQueue,
-      RESOURCE_CAPACITIES: capacities,
-      LOG_LEVEL: options.logLevel ?? 'warn',
-    });
+    const env = await replicaEnvironment(
+      replica.role,
+      replicaTemplateValues(ports, { temporalAddress: replica.temporalAddress, taskQueue, capacities, logLevel: options.logLevel ?? 'warn' }),
+    );
     // Only the file's settings: none of this shell's lock-service variables leak into a replica.
     const inherited: NodeJS.ProcessEnv = { ...process.env };
     for (const name of Object.keys(inherited)) {

@@ -26,6 +26,11 @@ export interface LoadBalancer {
   stop(): Promise<void>;
 }
 
+/** What deploy/haproxy/haproxy.cfg's placeholders are filled with. */
+export function haproxyTemplateValues(ports: { port: number; apiPort: number; allPort: number }): Record<string, string | number> {
+  return { LB_PORT: ports.port, API_PORT: ports.apiPort, ALL_PORT: ports.allPort, ERRORS_DIR: path.join(DEPLOY_DIR, 'haproxy', 'errors') };
+}
+
 /** Renders the config with the ports given, checks it (haproxy -c), starts HAProxy and waits until it listens. */
 export async function startLoadBalancer(options: {
   port: number;
@@ -34,11 +39,7 @@ export async function startLoadBalancer(options: {
   workDir: string;
   logFile: string;
 }): Promise<LoadBalancer> {
-  const config = renderTemplate(
-    await readDeployFile('haproxy/haproxy.cfg'),
-    { LB_PORT: options.port, API_PORT: options.apiPort, ALL_PORT: options.allPort, ERRORS_DIR: path.join(DEPLOY_DIR, 'haproxy', 'errors') },
-    'deploy/haproxy/haproxy.cfg',
-  );
+  const config = renderTemplate(await readDeployFile('haproxy/haproxy.cfg'), haproxyTemplateValues(options), 'deploy/haproxy/haproxy.cfg');
   const file = path.join(options.workDir, 'haproxy.cfg');
   await fs.writeFile(file, config);
   try {

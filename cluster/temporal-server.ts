@@ -88,15 +88,28 @@ async function freeLowPort(taken: Set<number>): Promise<number> {
   }
 }
 
+export const TEMPORAL_PORT_NAMES: ReadonlyArray<keyof TemporalPorts> = [
+  'FRONTEND_GRPC_PORT', 'FRONTEND_HTTP_PORT', 'FRONTEND_MEMBERSHIP_PORT', 'HISTORY_GRPC_PORT', 'HISTORY_MEMBERSHIP_PORT',
+  'MATCHING_GRPC_PORT', 'MATCHING_MEMBERSHIP_PORT', 'WORKER_GRPC_PORT', 'WORKER_MEMBERSHIP_PORT', 'METRICS_PORT',
+];
+
 async function pickPorts(): Promise<TemporalPorts> {
-  const names: Array<keyof TemporalPorts> = [
-    'FRONTEND_GRPC_PORT', 'FRONTEND_HTTP_PORT', 'FRONTEND_MEMBERSHIP_PORT', 'HISTORY_GRPC_PORT', 'HISTORY_MEMBERSHIP_PORT',
-    'MATCHING_GRPC_PORT', 'MATCHING_MEMBERSHIP_PORT', 'WORKER_GRPC_PORT', 'WORKER_MEMBERSHIP_PORT', 'METRICS_PORT',
-  ];
   const ports = new Set<number>();
-  while (ports.size < names.length) ports.add(await freeLowPort(ports));
+  while (ports.size < TEMPORAL_PORT_NAMES.length) ports.add(await freeLowPort(ports));
   const list = [...ports];
-  return Object.fromEntries(names.map((name, index) => [name, list[index]!])) as unknown as TemporalPorts;
+  return Object.fromEntries(TEMPORAL_PORT_NAMES.map((name, index) => [name, list[index]!])) as unknown as TemporalPorts;
+}
+
+/** What deploy/temporal/cluster.yaml's placeholders are filled with. */
+export function temporalTemplateValues(ports: TemporalPorts, postgres: PostgresAddress, dynamicConfigFile: string): Record<string, string | number> {
+  return {
+    ...ports,
+    POSTGRES_HOST: postgres.host,
+    POSTGRES_PORT: postgres.port,
+    POSTGRES_USER: postgres.user,
+    POSTGRES_PASSWORD: postgres.password,
+    DYNAMIC_CONFIG_FILE: dynamicConfigFile,
+  };
 }
 
 export interface TemporalServer {
@@ -174,14 +187,7 @@ export async function startTemporalServer(options: {
   await fs.mkdir(configDir, { recursive: true });
   const dynamicConfigFile = path.join(workDir, 'dynamicconfig.yaml');
   await fs.writeFile(dynamicConfigFile, await readDeployFile('temporal/dynamicconfig.yaml'));
-  const values = {
-    ...ports,
-    POSTGRES_HOST: postgres.host,
-    POSTGRES_PORT: postgres.port,
-    POSTGRES_USER: postgres.user,
-    POSTGRES_PASSWORD: postgres.password,
-    DYNAMIC_CONFIG_FILE: dynamicConfigFile,
-  };
+  const values = temporalTemplateValues(ports, postgres, dynamicConfigFile);
   await fs.writeFile(path.join(configDir, 'cluster.yaml'), renderTemplate(await readDeployFile('temporal/cluster.yaml'), values, 'deploy/temporal/cluster.yaml'));
   const address = `127.0.0.1:${ports.FRONTEND_GRPC_PORT}`;
   const log = createWriteStream(logFile, { flags: 'a' });
