@@ -40,9 +40,13 @@ export function renderReport(results: ChaosResults): string {
     const lease = `${plan.leaseMs / 1000} s${plan.renewEveryMs ? `, renewed every ${plan.renewEveryMs / 1000} s for ${plan.holdMs[0] / 1000}-${plan.holdMs[1] / 1000} s` : ''}`;
     lines.push(`| ${plan.resource} | ${plan.capacity} | ${plan.clients} | ${lease} | ${results.grants[plan.resource] ?? 0} |`);
   }
-  lines.push('', '| fault | injected | seconds with a 503 after it | longest unavailability after it |', '| --- | --- | --- | --- |');
+  lines.push(
+    '',
+    '| fault | injected | seconds with a 503 after it | longest unavailability after it | the longest followed a fault on |',
+    '| --- | --- | --- | --- | --- |',
+  );
   for (const impact of results.impacts) {
-    lines.push(`| ${impact.kind} | ${impact.count} | ${impact.seconds503} | ${seconds(impact.longestUnavailableMs)} |`);
+    lines.push(`| ${impact.kind} | ${impact.count} | ${impact.seconds503} | ${seconds(impact.longestUnavailableMs)} | ${impact.worstTarget ?? '—'} |`);
   }
   const { lookups } = results;
   const after = lookups.afterTemporalRestart;

@@ -14,6 +14,7 @@ import { startEmbeddedTopology } from './embedded-topology.js';
 import { injectFaults, planFaults } from './faults.js';
 import {
   faultImpacts,
+  faultOutcomes,
   judgeLateReleases,
   judgeLiveness,
   judgeOverlap,
@@ -168,6 +169,7 @@ async function main(): Promise<number> {
     judgeServerErrors(answers),
   ];
   const impacts = faultImpacts(faults, answers, faultsStoppedAt);
+  const outcomes = faultOutcomes(faults, answers, faultsStoppedAt);
   const lookupSummary = lookups.summary(answers, faults);
   const grants = Object.fromEntries(PLANS.map((p) => [p.resource, holds.filter((hold) => hold.resource === p.resource).length]));
   const results = {
@@ -180,7 +182,11 @@ async function main(): Promise<number> {
     plans: PLANS,
     grants,
     requests: answers.length,
-    faults,
+    faults: faults.map((fault, index) => ({
+      ...fault,
+      seconds503: outcomes[index]!.seconds503.length,
+      longestUnavailableMs: outcomes[index]!.longestUnavailableMs,
+    })),
     impacts,
     judgements,
     liveness,
@@ -192,6 +198,8 @@ async function main(): Promise<number> {
   const json = `${JSON.stringify(results, null, 2)}\n`;
   await fs.writeFile(path.join(RESULTS_DIR, `chaos-${topology.name}.json`), json);
   if (options.out) await fs.writeFile(options.out, json);
+  // Every request and hold, beside the processes' logs, to look into what a figure comes from.
+  await fs.writeFile(path.join(logDir, 'records.json'), JSON.stringify({ answers, holds }));
   return results.passed ? 0 : 1;
 }
 
