@@ -1,5 +1,5 @@
-// The files under deploy/ are templates with ${NAME} placeholders (envsubst's syntax, which HAProxy
-// also expands itself): the cluster script fills them with the ports it picked. Pure: the unit test
+// The files under deploy/ are templates with ${NAME} placeholders (envsubst's syntax): the cluster
+// script fills them with the ports it picked. Pure: the unit test
 // reads the same files through these functions.
 import fs from 'node:fs/promises';
 import path from 'node:path';
