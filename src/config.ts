@@ -7,6 +7,11 @@ import { DEFAULT_MAX_RENEWALS, PERMIT_WORKFLOW_TASK_TIMEOUT_MS } from './tempora
 
 /** Pinned Temporal CLI release; the pip package and the go module use the same version number. */
 export const TEMPORAL_CLI_VERSION = '1.5.1';
+/**
+ * The Temporal server that CLI embeds (`go version -m` on it lists go.temporal.io/server), built from
+ * its Go module by `npm run cluster`, so the cluster runs the server the tests and the dev server run.
+ */
+export const TEMPORAL_SERVER_VERSION = '1.29.1';
 
 // z.coerce.boolean() turns "false" into true, so booleans are parsed explicitly.
 const booleanFromString = z

