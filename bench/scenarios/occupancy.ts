@@ -108,7 +108,7 @@ const SETTLE_TIMEOUT_MS = 60_000;
  * lease timer) that takes seconds to drain; acquires timed during it would measure the burst, not the
  * occupancy. Waits until the newest fills' first task has completed (history has WorkflowTaskCompleted).
  */
-async function untilWorkerCaughtUp(phase: string, temporal: Client, newest: HttpHeldLock[]): Promise<number> {
+export async function untilWorkerCaughtUp(phase: string, temporal: Client, newest: HttpHeldLock[]): Promise<number> {
   const shown = progress(phase, newest.length, 'permits past their first workflow task');
   const started = performance.now();
   for (const held of newest) {
