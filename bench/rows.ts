@@ -290,7 +290,7 @@ function largePoolRows(result: LargePoolResult, check: Check, rows: Row[], notes
     notes.push(
       `large pool ${slots}: B queued each caller after ${queued ? formatMs(queued.p50) : '?'} (p50; its first search of the pool), ` +
         `made ${b.looks ?? '?'} looks in visibility and ${b.startAttempts ?? '?'} workflow starts over ${tried} trials; passes ` +
-        `${Object.entries(b.passes).map(([reason, count]) => `${reason} ${count ?? '?'}`).join(', ')}` +
+        `${Object.entries(b.passes).map(([reason, count]) => `${reason} ${count ?? 0}`).join(', ')}` +
         (level.releaseErrors > 0 ? `; ${level.releaseErrors} releases failed at the end` : ''),
     );
   }
