@@ -156,6 +156,7 @@ export class ClosedRunFeed {
         return listed;
       });
     } catch (error) {
+      if (this.stopped) return; // the connection closed under it at shutdown
       this.failures++;
       metrics.closedRunLooks.inc({ result: 'error' });
       // Visibility is only a hint: the probe and the watches go on without it.
