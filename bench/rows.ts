@@ -285,7 +285,8 @@ function largePoolRows(result: LargePoolResult, check: Check, rows: Row[], notes
         `${level.fillErrors} failed), then ${(level.settleMs / 1000).toFixed(1)} s until A's worker had run the newest permits' first task; ` +
         `CPU per permit filled: Temporal ${ms(level.fillCpuMsPerPermit.temporal)}, replica A ${ms(level.fillCpuMsPerPermit.replicaA)}. ` +
         `Held: RSS Temporal ${mib(level.rssMiB.temporal)}, replica A ${mib(level.rssMiB.replicaA)}, replica B ${mib(level.rssMiB.replicaB)}; ` +
-        `idle CPU Temporal ${cores(level.idleCores.temporal)}, A ${cores(level.idleCores.replicaA)}, B ${cores(level.idleCores.replicaB)}.`,
+        `idle CPU Temporal ${cores(level.idleCores.temporal)}, A ${cores(level.idleCores.replicaA)}, B ${cores(level.idleCores.replicaB)}. ` +
+        `Releasing the pool took ${(level.releaseMs / 1000).toFixed(1)} s.`,
     );
     notes.push(
       `large pool ${slots}: B queued each caller after ${queued ? formatMs(queued.p50) : '?'} (p50; its first search of the pool), ` +

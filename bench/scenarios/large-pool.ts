@@ -63,6 +63,8 @@ export interface LargePoolLevel {
   idleCores: PerProcess<number>;
   /** B's looks in visibility, passes by reason, and workflow starts over the trials. */
   replicaB: { looks?: number; passes: Record<string, number | undefined>; startAttempts?: number };
+  /** Releasing the whole pool at the end, through A (32 in parallel). */
+  releaseMs: number;
   releaseErrors: number;
 }
 
@@ -122,7 +124,8 @@ async function measurePool(
   const waiter = new HttpLockClient(new KeepAliveHttp(replicaB.url, 1));
   let fillErrors = 0;
   let releaseErrors = 0;
-  let measured: Omit<LargePoolLevel, 'releaseErrors'>;
+  let measured: Omit<LargePoolLevel, 'releaseErrors' | 'releaseMs'>;
+  let releaseMs: number;
   try {
     const filling = progress(`${phase} fill through A`, capacity, 'permits');
     const beforeFill = await usageOf(processes);
@@ -140,7 +143,9 @@ async function measurePool(
     const afterFill = await usageOf(processes);
     filling.done(`${held.size} held in ${(fillMs / 1000).toFixed(1)} s`);
     const newest = [...held.values()].slice(-8);
-    const settleMs = await untilWorkerCaughtUp(`${phase} settle`, temporal, newest);
+    // The worker runs a first workflow task per permit (it arms the lease timer): 10,000 of them take
+    // minutes on a busy 2-core machine.
+    const settleMs = await untilWorkerCaughtUp(`${phase} settle`, temporal, newest, Math.max(60_000, capacity * 60));
 
     const idleFrom = await usageOf(processes);
     const idleStarted = performance.now();
@@ -168,6 +173,7 @@ async function measurePool(
   } finally {
     // Released so the next pool (or phase) does not run beside this one's held runs.
     const releasing = progress(`${phase} release`, held.size + grantedOnB.length, 'permits');
+    const releaseStarted = performance.now();
     await mapInLanes([...held.values()], plan.fillLanes, async (permit, lane) => {
       try {
         await lanes[lane]!.release(permit.runId);
@@ -184,10 +190,11 @@ async function measurePool(
       }
       releasing.tick();
     }
+    releaseMs = performance.now() - releaseStarted;
     releasing.done(releaseErrors ? `${releaseErrors} errors` : undefined);
     for (const client of [...lanes, waiter]) await client.close();
   }
-  return { ...measured, releaseErrors };
+  return { ...measured, releaseMs, releaseErrors };
 }
 
 type TrialResults = Pick<LargePoolLevel, 'latenciesMs' | 'notFound' | 'errors' | 'firstErrors' | 'queuedAfterMs' | 'replicaB'>;
