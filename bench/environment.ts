@@ -45,7 +45,25 @@ export interface Environment {
   client: Client;
   /** For GET /metrics and other reads that are not being measured. */
   http: KeepAliveHttp;
+  /** The service's process (node), for its memory and CPU in /proc. */
+  servicePid: number | undefined;
+  /** The Temporal dev server's process. */
+  temporalPid: number;
+  /**
+   * Starts one more replica of the service on the same Temporal server and task queue (another port,
+   * data dir of its own), as a second instance behind a load balancer would be; stop it when done
+   * (it is stopped at cleanup otherwise).
+   */
+  startReplica(name: string): Promise<Replica>;
   /** Stops the service (its CPU profile is written then), closes the SDK client and stops the dev server. */
+  stop(): Promise<void>;
+}
+
+/** Another replica of the service, on the same Temporal server and task queue. */
+export interface Replica {
+  url: string;
+  pid: number | undefined;
+  http: KeepAliveHttp;
   stop(): Promise<void>;
 }
 
@@ -117,6 +135,22 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Env
     rpcTimeoutMs: serviceConfig.temporal.rpcTimeoutMs,
     client: new Client({ connection, namespace: 'default' }),
     http,
+    servicePid: service.child.pid,
+    temporalPid: server.pid,
+    startReplica: async (name) => {
+      const replicaEnv = { ...serviceEnv, PORT: String(await freePort()), DATA_DIR: path.join(workDir, name) };
+      const url = `http://127.0.0.1:${replicaEnv.PORT}`;
+      say(`starting replica ${name} of the lock service on ${url} (same Temporal server and task queue)`);
+      const replica = spawnService(replicaEnv, undefined);
+      const replicaHttp = new KeepAliveHttp(url);
+      const stopReplica = onceOnly(async () => {
+        replicaHttp.close();
+        await stopChild(replica);
+      });
+      onCleanup(`stop replica ${name}`, stopReplica);
+      await waitUntilReady(url, replica);
+      return { url, pid: replica.child.pid, http: replicaHttp, stop: stopReplica };
+    },
     stop: async () => {
       await stopService();
       await closeConnection();

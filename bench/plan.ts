@@ -2,10 +2,13 @@
 import type { ContentionPlan } from './scenarios/contention.js';
 import type { CyclePlan } from './scenarios/cycle.js';
 import type { ExpiryPlan, HandoffPlan } from './scenarios/handoff.js';
+import type { LargePoolPlan } from './scenarios/large-pool.js';
 import type { OccupancyPlan } from './scenarios/occupancy.js';
 
-export const PHASES = ['cycle', 'contention', 'handoff', 'occupancy', 'redis', 'etcd'] as const;
+export const PHASES = ['cycle', 'contention', 'handoff', 'occupancy', 'large-pool', 'redis', 'etcd'] as const;
 export type Phase = (typeof PHASES)[number];
+/** Phases too long for --quick (filling 10,000 slots takes minutes); they run in full mode or when --only names them. */
+const FULL_ONLY: readonly Phase[] = ['large-pool'];
 
 export interface BenchPlan {
   mode: 'quick' | 'full';
@@ -16,6 +19,7 @@ export interface BenchPlan {
   handoff: HandoffPlan;
   expiry: ExpiryPlan;
   occupancy: OccupancyPlan;
+  largePool: LargePoolPlan;
 }
 
 export interface BenchOptions {
@@ -56,11 +60,21 @@ export function benchPlan(quick: boolean): BenchPlan {
       fillLeaseMs: 600_000,
       fillWaitMs: 10_000,
     },
+    largePool: {
+      capacities: quick ? [1_000] : [1_000, 10_000],
+      trials: quick ? 10 : 30,
+      fillLanes: 32,
+      fillLeaseMs: 3_600_000,
+      fillWaitMs: 10_000,
+      waitMs: 30_000,
+      headStartMaxMs: 1_500,
+      idleWindowMs: quick ? 3_000 : 10_000,
+    },
   };
 }
 
 export const USAGE = `usage: npm run bench -- [--quick] [--only ${PHASES.join(',')}] [--out FILE] [--profile]
-  --quick     fewer samples and shorter windows (finishes within 2 minutes)
+  --quick     fewer samples and shorter windows (finishes within 2 minutes); skips ${FULL_ONLY.join(', ')} unless --only names it
   --only      comma-separated phases; "cycle" (the raw baseline) always runs
   --out       also write the JSON results to FILE
   --profile   run the service with --cpu-prof and print where its CPU time went`;
@@ -93,7 +107,7 @@ export function parseOptions(args: readonly string[]): BenchOptions {
         });
     } else throw new UsageError(`unknown argument "${arg}"\n${USAGE}`);
   }
-  const phases = new Set<Phase>(only ?? PHASES);
+  const phases = new Set<Phase>(only ?? PHASES.filter((phase) => !(quick && FULL_ONLY.includes(phase))));
   phases.add('cycle');
   return { plan: benchPlan(quick), phases, complete: !quick && !profile && phases.size === PHASES.length, out, profile };
 }

@@ -15,6 +15,7 @@ import { buildTable, cycleStats, type PeerResults, type TemporalResults } from '
 import { runContention } from './scenarios/contention.js';
 import { measureCycles, measureRoundTrips } from './scenarios/cycle.js';
 import { runExpiryHandoff, runReleaseHandoff } from './scenarios/handoff.js';
+import { runLargePool } from './scenarios/large-pool.js';
 import { runOccupancy } from './scenarios/occupancy.js';
 import { growth, meanMsBetween, scrapeMetrics, startAttemptsBetween, type MetricSamples } from './service-metrics.js';
 import { mean, summarize } from './stats.js';
@@ -118,6 +119,18 @@ async function measureTemporal(env: Environment, options: BenchOptions, samples:
     results.occupancy = await inWindow(windows, 'occupancy', () =>
       runOccupancy('occupancy', env.serviceUrl, env.http, env.client, OCCUPANCY_RESOURCE, plan.occupancy),
     );
+  }
+  if (phases.has('large-pool')) {
+    // A second replica on the same task queue: it sees none of the first one's releases itself.
+    const replicaB = await env.startReplica('replica-b');
+    try {
+      const replicaA = { url: env.serviceUrl, pid: env.servicePid, http: env.http, stop: async () => {} };
+      results.largePool = await inWindow(windows, 'large pool', () =>
+        runLargePool('large pool', replicaA, replicaB, env.client, { temporal: env.temporalPid, replicaA: env.servicePid, replicaB: replicaB.pid }, plan.largePool),
+      );
+    } finally {
+      await replicaB.stop();
+    }
   }
   return results;
 }

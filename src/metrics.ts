@@ -72,9 +72,18 @@ export class Metrics {
   readonly waitPasses = new Counter({
     name: 'lock_wait_passes_total',
     help:
-      'Slot search passes made for waiters, by what prompted them (freed: a slot was seen freed; probe: periodic; ' +
-      'lease_end: a held slot passed its known lease end plus the grace)',
+      'Slot search passes made for waiters, by what prompted them (freed: a slot was seen freed; closed: visibility listed ' +
+      'slots whose runs closed; probe: periodic; lease_end: a held slot passed its known lease end plus the grace)',
     labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly closedRunLooks = new Counter({
+    name: 'lock_wait_closed_run_looks_total',
+    help:
+      'Looks in Temporal visibility for permit runs that closed on the resources waited on here, one per interval for all of them, ' +
+      'by result (found: it hinted at least one slot; none; error: visibility did not answer, the probe goes on alone)',
+    labelNames: ['result'] as const,
     registers: [this.registry],
   });
 

@@ -108,13 +108,13 @@ const SETTLE_TIMEOUT_MS = 60_000;
  * lease timer) that takes seconds to drain; acquires timed during it would measure the burst, not the
  * occupancy. Waits until the newest fills' first task has completed (history has WorkflowTaskCompleted).
  */
-async function untilWorkerCaughtUp(phase: string, temporal: Client, newest: HttpHeldLock[]): Promise<number> {
+export async function untilWorkerCaughtUp(phase: string, temporal: Client, newest: HttpHeldLock[], timeoutMs = SETTLE_TIMEOUT_MS): Promise<number> {
   const shown = progress(phase, newest.length, 'permits past their first workflow task');
   const started = performance.now();
   for (const held of newest) {
     const handle = temporal.workflow.getHandle(held.workflowId, held.runId);
     while ((await handle.describe()).historyLength < 4) {
-      if (performance.now() - started > SETTLE_TIMEOUT_MS) throw new Error(`${phase}: the worker did not catch up in ${SETTLE_TIMEOUT_MS} ms`);
+      if (performance.now() - started > timeoutMs) throw new Error(`${phase}: the worker did not catch up in ${timeoutMs} ms`);
       await sleep(50);
     }
     shown.tick();
