@@ -5,7 +5,7 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import type { Logger } from 'pino';
-import { applyNamespaceRetention, deletionJitterMs } from './namespace-retention.js';
+import { applyNamespaceRetention, retentionDynamicConfig } from './namespace-retention.js';
 import { processRunning, spawnSupervised, waitUntilStopped } from './supervised-process.js';
 
 export interface DevServerOptions {
@@ -181,7 +181,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     '--sqlite-pragma', 'synchronous=normal',
   ];
   const dynamicConfig: Record<string, unknown> = { ...options.dynamicConfig };
-  if (retentionMs !== undefined) dynamicConfig['history.retentionTimerJitterDuration'] ??= `${deletionJitterMs(retentionMs) / 1000}s`;
+  if (retentionMs !== undefined) Object.assign(dynamicConfig, { ...retentionDynamicConfig(retentionMs), ...options.dynamicConfig });
   for (const [key, value] of Object.entries(dynamicConfig)) args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   if (uiPort === 0) args.push('--headless');
   else args.push('--ui-port', String(uiPort));

@@ -17,6 +17,17 @@ export function deletionJitterMs(retentionMs: number): number {
   return Math.max(1_000, Math.min(MAX_DELETION_JITTER_MS, Math.round(retentionMs / 10)));
 }
 
+/**
+ * The embedded server's settings for a retention: the deletion jitter, and, below Temporal's 1 h
+ * floor for a local namespace, the floor itself (`system.namespaceMinRetentionLocal`, which servers
+ * from 1.32, CLI 1.9.1, honour; Server 1.29 ignores it and refuses the retention, which stops start-up).
+ */
+export function retentionDynamicConfig(retentionMs: number): Record<string, string> {
+  const settings: Record<string, string> = { 'history.retentionTimerJitterDuration': `${deletionJitterMs(retentionMs) / 1000}s` };
+  if (retentionMs < PINNED_SERVER_MIN_RETENTION_MS) settings['system.namespaceMinRetentionLocal'] = `${Math.max(1, Math.floor(retentionMs / 1000))}s`;
+  return settings;
+}
+
 export class RetentionRefusedError extends Error {}
 
 /**
@@ -45,7 +56,7 @@ export async function applyNamespaceRetention(
     } catch (error) {
       throw new RetentionRefusedError(
         `PERMIT_RETENTION: the Temporal server refused a retention of ${seconds} s for namespace "${namespace}" ` +
-          `(${(error as Error).message}). Temporal Server 1.29, which the pinned CLI runs, accepts at least 1h; newer servers accept less.`,
+          `(${(error as Error).message}). Temporal Server 1.29, which the pinned CLI runs, accepts at least 1h; Server 1.32 (CLI 1.9.1) accepts less.`,
         { cause: error },
       );
     }
