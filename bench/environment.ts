@@ -22,6 +22,7 @@ import { KeepAliveHttp } from './http-client.js';
 import { say } from './progress.js';
 
 const execFileAsync = promisify(execFile);
+let benchKey: { key: string; sha256: string } | undefined;
 const SERVICE_READY_TIMEOUT_MS = 180_000;
 const SERVICE_STOP_GRACE_MS = 20_000;
 
@@ -30,6 +31,8 @@ export interface EnvironmentOptions {
   resourceCapacities: string;
   /** When set, the service runs with --cpu-prof and writes its profile into this directory at exit. */
   profileDir?: string;
+  /** More settings for the service (limits a scenario needs), over the benchmark's own. */
+  serviceEnv?: Record<string, string>;
 }
 
 export interface Environment {
@@ -45,6 +48,11 @@ export interface Environment {
   client: Client;
   /** For GET /metrics and other reads that are not being measured. */
   http: KeepAliveHttp;
+  /** The service's process, and the dev server's (for their memory). */
+  servicePid: number;
+  serverPid: number;
+  /** The dev server's SQLite database (its -wal file lies beside it). */
+  databaseFile: string;
   /** Stops the service (its CPU profile is written then), closes the SDK client and stops the dev server. */
   stop(): Promise<void>;
 }
@@ -60,9 +68,10 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Env
   const cliPath = await provisionTemporalCli({ ...config.devServer, log });
   const temporalVersion = (await execFileAsync(cliPath, ['--version'])).stdout.trim();
   say(`starting the Temporal dev server (${temporalVersion})`);
+  const temporalDir = path.join(workDir, 'temporal');
   const server = await startDevServer({
     cliPath,
-    dataDir: path.join(workDir, 'temporal'),
+    dataDir: temporalDir,
     port: await freePort(),
     uiPort: 0,
     namespace: 'default',
@@ -78,7 +87,8 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Env
   onCleanup('stop the Temporal dev server', stopServer);
 
   // The service checks API keys, as one on a shared network does: every request pays for the check.
-  const benchKey = generateKey();
+  // One key for the whole run: every client sends KeepAliveHttp.apiKey, to whichever environment.
+  benchKey ??= generateKey();
   const keysFile = path.join(workDir, 'api-keys.json');
   await fs.writeFile(keysFile, JSON.stringify([{ name: 'bench', role: 'admin', sha256: benchKey.sha256 }]));
   KeepAliveHttp.apiKey = benchKey.key;
@@ -93,6 +103,7 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Env
     LOG_LEVEL: 'warn',
     DATA_DIR: path.join(workDir, 'service'),
     RESOURCE_CAPACITIES: options.resourceCapacities,
+    ...options.serviceEnv,
   };
   const serviceConfig = loadConfig(serviceEnv);
   const serviceUrl = `http://127.0.0.1:${serviceEnv.PORT}`;
@@ -117,6 +128,9 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Env
     rpcTimeoutMs: serviceConfig.temporal.rpcTimeoutMs,
     client: new Client({ connection, namespace: 'default' }),
     http,
+    servicePid: service.child.pid!,
+    serverPid: server.pid,
+    databaseFile: path.join(temporalDir, 'temporal.db'),
     stop: async () => {
       await stopService();
       await closeConnection();

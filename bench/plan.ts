@@ -3,8 +3,12 @@ import type { ContentionPlan } from './scenarios/contention.js';
 import type { CyclePlan } from './scenarios/cycle.js';
 import type { ExpiryPlan, HandoffPlan } from './scenarios/handoff.js';
 import type { OccupancyPlan } from './scenarios/occupancy.js';
+import type { AgingPlan } from './scenarios/aging.js';
+import type { RestartPlan } from './scenarios/restart.js';
 
-export const PHASES = ['cycle', 'contention', 'handoff', 'occupancy', 'redis', 'etcd'] as const;
+export const PHASES = ['cycle', 'contention', 'handoff', 'occupancy', 'restart', 'aging', 'redis', 'etcd'] as const;
+/** Phases too long for --quick: they run in the full run, or when --only names them. */
+const NOT_QUICK: readonly Phase[] = ['aging'];
 export type Phase = (typeof PHASES)[number];
 
 export interface BenchPlan {
@@ -16,6 +20,8 @@ export interface BenchPlan {
   handoff: HandoffPlan;
   expiry: ExpiryPlan;
   occupancy: OccupancyPlan;
+  restart: RestartPlan;
+  aging: AgingPlan;
 }
 
 export interface BenchOptions {
@@ -56,12 +62,27 @@ export function benchPlan(quick: boolean): BenchPlan {
       fillLeaseMs: 600_000,
       fillWaitMs: 10_000,
     },
+    restart: { restarts: quick ? 3 : 6, readyTimeoutMs: 120_000 },
+    // Minutes in full mode (100,000 closed permits, then 10,000 held): never part of --quick; with
+    // `--quick --only aging` it runs at a fifth of the size, to try it out.
+    aging: {
+      realPermits: quick ? 2_000 : 10_000,
+      realLanes: 32,
+      closedPermits: quick ? 20_000 : 100_000,
+      rawLanes: 64,
+      resources: 1_000,
+      cycles: { warmup: 20, count: quick ? 200 : 500, block: 25 },
+      lookups: quick ? 50 : 200,
+      views: quick ? 20 : 50,
+      memory: { heldLevels: quick ? [200, 2_000] : [1_000, 10_000], waiters: quick ? 200 : 1_000, lanes: 32, renewals: quick ? 10 : 30 },
+    },
   };
 }
 
 export const USAGE = `usage: npm run bench -- [--quick] [--only ${PHASES.join(',')}] [--out FILE] [--profile]
-  --quick     fewer samples and shorter windows (finishes within 2 minutes)
-  --only      comma-separated phases; "cycle" (the raw baseline) always runs
+  --quick     fewer samples and shorter windows, no aging phase (finishes within 3 minutes)
+  --only      comma-separated phases; "cycle" (the raw baseline) always runs; aging takes
+              10-20 minutes (100,000 closed permits, then 10,000 held)
   --out       also write the JSON results to FILE
   --profile   run the service with --cpu-prof and print where its CPU time went`;
 
@@ -93,7 +114,7 @@ export function parseOptions(args: readonly string[]): BenchOptions {
         });
     } else throw new UsageError(`unknown argument "${arg}"\n${USAGE}`);
   }
-  const phases = new Set<Phase>(only ?? PHASES);
+  const phases = new Set<Phase>(only ?? PHASES.filter((phase) => !quick || !NOT_QUICK.includes(phase)));
   phases.add('cycle');
   return { plan: benchPlan(quick), phases, complete: !quick && !profile && phases.size === PHASES.length, out, profile };
 }

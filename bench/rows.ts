@@ -6,6 +6,8 @@ import type { ContentionResult } from './scenarios/contention.js';
 import type { CycleSamples } from './scenarios/cycle.js';
 import type { HandoffResult } from './scenarios/handoff.js';
 import type { OccupancyResult } from './scenarios/occupancy.js';
+import { agingRows, type AgingResult } from './scenarios/aging.js';
+import { restartRows, type RestartResult } from './scenarios/restart.js';
 import { median, ratio, sequentialRate, summarize, type Summary } from './stats.js';
 
 export interface CycleStats {
@@ -46,6 +48,8 @@ export interface TemporalResults {
   handoffRelease?: HandoffResult;
   handoffExpiry?: HandoffResult;
   occupancy?: OccupancyResult;
+  restart?: RestartResult;
+  aging?: AgingResult;
 }
 
 export interface PeerResults {
@@ -167,6 +171,8 @@ export function buildTable(temporal: TemporalResults, peers: PeerResults[], cont
     errorNote(notes, 'service hand-off after expiry', temporal.handoffExpiry);
   }
   if (temporal.occupancy) occupancyRows(temporal.occupancy, vsStart, check, rows, notes);
+  if (temporal.restart) restartRows(temporal.restart, check, rows, notes);
+  if (temporal.aging) agingRows(temporal.aging, check, rows, notes);
 
   for (const peer of peers) peerRows(peer, raw, contentionLabel, vsCycle, rows, notes);
   return { rows, targets, notes };

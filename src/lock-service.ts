@@ -209,7 +209,9 @@ export async function startLockService(config: Config, log: Logger, options: Loc
         workerState = () => created.worker.getState();
         metrics.observeWorkerCache(() => created.worker.getStatus().numCachedWorkflows);
         mark('workerRunning');
-        log.info({ taskQueue: config.temporal.taskQueue }, 'Temporal worker running');
+        // Each cached run costs about 0.2 MB; a run not cached is replayed from its history at its next
+        // task (README, Performance), so the bound is logged where an operator can see it.
+        log.info({ taskQueue: config.temporal.taskQueue, maxCachedWorkflows: created.worker.options.maxCachedWorkflows }, 'Temporal worker running');
       };
       // The worker loads its bundle into a thread of its own while this thread builds the HTTP app: a
       // start waits on the longer of the two, not on both. The bundle is read first, so the worker's
