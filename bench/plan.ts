@@ -62,7 +62,7 @@ export function benchPlan(quick: boolean): BenchPlan {
       fillLeaseMs: 600_000,
       fillWaitMs: 10_000,
     },
-    restart: { restarts: quick ? 3 : 6, readyTimeoutMs: 120_000 },
+    restart: { restarts: quick ? 3 : 6, readyTimeoutMs: 120_000, built: !quick },
     // Minutes in full mode (100,000 closed permits, then 10,000 held): never part of --quick; with
     // `--quick --only aging` it runs at a fifth of the size, to try it out.
     aging: {
