@@ -72,6 +72,8 @@ export async function startLockService(config: Config, log: Logger, options: Loc
     startup[step] = Math.round(performance.now());
   };
   mark('modulesLoaded');
+  // Settled before any cleanup runs, so a failed start never tears down around a worker still being made.
+  let workerReady: Promise<void> = Promise.resolve();
   const cleanups: Array<{ name: string; run: () => Promise<unknown> }> = [];
   const cleanUp = async (timeoutMs: number) => {
     for (const cleanup of cleanups.reverse()) await phase(log, cleanup.name, timeoutMs, cleanup.run);
@@ -171,7 +173,6 @@ export async function startLockService(config: Config, log: Logger, options: Loc
     const permits = config.role === 'worker' ? undefined : permitService;
 
     let workerState = () => 'none';
-    let workerReady: Promise<void> = Promise.resolve();
     if (config.role !== 'api') {
       // The SDK's native runtime serves workers only, and shuts down once the last one is gone; an
       // API replica never creates it, which would otherwise outlive stop() and hold the process open.
@@ -218,6 +219,8 @@ export async function startLockService(config: Config, log: Logger, options: Loc
       // thread is under way before the app's synchronous work holds this thread.
       await bundleLoad;
       workerReady = startWorker();
+      // Awaited once the HTTP app is up; until then a failure must not count as unhandled.
+      workerReady.catch(() => undefined);
     } else {
       log.info(
         { taskQueue: config.temporal.taskQueue },
@@ -246,24 +249,28 @@ export async function startLockService(config: Config, log: Logger, options: Loc
       mark('httpAppBuilt');
       return built;
     });
-    // Both settle before either failure is thrown, so a cleanup never races a worker still being made.
-    const [built, workerStarted] = await Promise.allSettled([building, workerReady]);
-    if (built.status === 'fulfilled') cleanups.push({ name: 'close HTTP server (in-flight requests finish)', run: () => built.value.close() });
-    if (built.status === 'rejected') throw built.reason;
-    if (workerStarted.status === 'rejected') throw workerStarted.reason;
-    const app = built.value;
+    const app = await building;
+    cleanups.push({ name: 'close HTTP server (in-flight requests finish)', run: () => app.close() });
     cleanups.push({ name: 'stop waiting acquires and background calls', run: () => permitService.close() });
 
+    // Listening before the worker runs: a restarted replica takes connections (its readiness says
+    // 503 until the worker runs) instead of refusing them. Acquires and releases need no worker here;
+    // a renewal waits for one, this one a moment later.
     let url: string | undefined;
     if (options.listen) {
       url = await app.listen({ port: config.port, host: config.host });
-      mark('listening');
+      mark('accepting');
+      log.info({ url }, 'accepting connections; ready once the worker runs');
+    } else {
+      await app.ready();
+    }
+    await workerReady;
+    if (options.listen) {
+      mark('ready');
       log.info(
         { url, role: config.role, docs: permits ? `${url}/docs` : undefined, temporalUi: devServer?.uiUrl, startupMsSinceProcessStart: startup },
         'lock service listening',
       );
-    } else {
-      await app.ready();
     }
 
     let stopping: Promise<void> | undefined;
@@ -282,6 +289,7 @@ export async function startLockService(config: Config, log: Logger, options: Loc
       : undefined;
     return { app, permits, client, temporalAddress: address, url, reloadKeys, stop };
   } catch (error) {
+    await workerReady.catch(() => undefined);
     await cleanUp(config.shutdownTimeoutMs);
     throw error;
   }

@@ -177,7 +177,7 @@ export function restartRows(result: RestartResult, check: Check, rows: Row[], no
       const means = names.map((name) => `${name} ${mean(steps.map((step) => step[name] ?? NaN)).toFixed(0)}`);
       notes.push(
         `restart (node ${run.command}): where a start's time goes, mean ms since the process started, over ${steps.length} restarts: ${means.join(', ')} ` +
-          '(modulesLoaded: Node and every import; the worker is created while the HTTP app is built; /readyz answers once both are done and it listens)',
+          '(modulesLoaded: Node and every import; the worker is created while the HTTP app is built; the replica accepts connections once the app is built, and /readyz answers 200 once the worker runs too)',
       );
     }
   }
