@@ -82,12 +82,17 @@ export interface AgingResult {
   memory: MemoryReading[];
   /** Renewal latency of the oldest held permits (out of the worker's cache once it is full) and of the newest. */
   renewMs: { oldest: number[]; newest: number[] };
+  /** How the waiters' acquires ended, by HTTP status (cancelled at the end, normally). */
+  waiterAnswers: Record<string, number>;
   memoryErrors: number;
+  /** Why the memory part stopped early, if it did; the figures before it stand. */
+  memoryFailure?: string;
 }
 
 const POOL = 'bench-aging-pool';
 const NO_WORKER_QUEUE = 'bench-aging-no-worker';
 const FILL_LEASE_MS = 1_800_000;
+const WAITER_BATCH = 100;
 
 /** Settings both services get: the memory phase needs far more waiters and requests than one caller normally may. */
 function agingServiceEnv(plan: AgingPlan): Record<string, string> {
@@ -206,15 +211,21 @@ function sample<T>(items: readonly T[], count: number): T[] {
 }
 
 /** Memory of the fresh environment's service and server as held permits and then waiters grow. */
-async function measureMemory(phase: string, env: Environment, plan: MemoryPlan, fail: (error: unknown) => void): Promise<Pick<AgingResult, 'memory' | 'renewMs'>> {
+async function measureMemory(
+  phase: string,
+  env: Environment,
+  plan: MemoryPlan,
+  fail: (error: unknown) => void,
+  into: Pick<AgingResult, 'memory' | 'renewMs' | 'waiterAnswers'>,
+): Promise<Pick<AgingResult, 'memory' | 'renewMs' | 'waiterAnswers'>> {
   const lanes = Array.from({ length: plan.lanes }, () => new HttpLockClient(new KeepAliveHttp(env.serviceUrl, 1)));
   const held: HttpHeldLock[] = [];
-  const memory: MemoryReading[] = [];
-  const renewMs = { oldest: [] as number[], newest: [] as number[] };
+  const { memory, renewMs } = into;
   const stopWaiting = new AbortController();
   setMaxListeners(plan.waiters * 2, stopWaiting.signal);
   const waitersHttp = new KeepAliveHttp(env.serviceUrl);
   const waiting: Array<Promise<unknown>> = [];
+  const waiterAnswers = into.waiterAnswers;
   const read = async (waiters: number) => {
     const metrics = await scrapeMetrics(env.http);
     const reading: MemoryReading = {
@@ -246,19 +257,29 @@ async function measureMemory(phase: string, env: Environment, plan: MemoryPlan, 
       await read(0);
     }
     const gauge = async () => total((await scrapeMetrics(env.http)) ?? new Map(), 'lock_waiters') ?? 0;
-    for (let index = 0; index < plan.waiters; index++) {
-      waiting.push(
-        waitersHttp
-          .request('POST', `/resources/${POOL}/acquire`, { capacity: poolCapacity(plan), leaseMs: 30_000, waitMs: 300_000 }, stopWaiting.signal)
-          .catch(() => undefined),
-      );
-    }
+    // In batches, each queued before the next is sent: a thousand connections at once overflow the
+    // listen backlog. An answer before the end is a finding (the pool is full), not a waiter.
+    const answered = (status: string) => (waiterAnswers[status] = (waiterAnswers[status] ?? 0) + 1);
     const started = performance.now();
-    while ((await gauge()) < plan.waiters) {
-      if (performance.now() - started > 120_000) throw new Error(`${phase}: ${await gauge()} of ${plan.waiters} waiters queued after 2 min`);
-      await sleep(200);
+    for (let sent = 0; sent < plan.waiters; ) {
+      const batch = Math.min(WAITER_BATCH, plan.waiters - sent);
+      for (let index = 0; index < batch; index++) {
+        waiting.push(
+          waitersHttp
+            .request('POST', `/resources/${POOL}/acquire`, { capacity: poolCapacity(plan), leaseMs: 30_000, waitMs: 300_000 }, stopWaiting.signal)
+            .then(
+              (answer) => answered(String(answer.status)),
+              (error: unknown) => answered(stopWaiting.signal.aborted ? 'cancelled at the end' : describeError(error).slice(0, 60)),
+            ),
+        );
+      }
+      sent += batch;
+      const answeredSoFar = () => Object.values(waiterAnswers).reduce((sum, count) => sum + count, 0);
+      while ((await gauge()) + answeredSoFar() < sent && performance.now() - started < 120_000) await sleep(100);
     }
-    await read(plan.waiters);
+    const queued = await gauge();
+    if (queued < plan.waiters) say(`${phase}: only ${queued} of ${plan.waiters} waiters queued; answers so far ${JSON.stringify(waiterAnswers)}`);
+    await read(queued);
 
     // The worker's cache evicts the least recently used runs: the oldest fills, once it is full.
     const renew = async (permit: HttpHeldLock, into: number[]) => {
@@ -283,7 +304,7 @@ async function measureMemory(phase: string, env: Environment, plan: MemoryPlan, 
     releasing.done();
     for (const client of lanes) await client.close();
   }
-  return { memory, renewMs };
+  return { memory, renewMs, waiterAnswers };
 }
 
 /** Waits until the newest permits' first workflow task has run (history has WorkflowTaskCompleted), so the worker has them. */
@@ -359,9 +380,16 @@ export async function runAging(phase: string, plan: AgingPlan): Promise<AgingRes
     await aged.stop();
 
     let memoryErrors = 0;
-    const { memory, renewMs } = await measureMemory(`${phase} memory`, fresh, plan.memory, (error) => {
+    let memoryFailure: string | undefined;
+    const partial: Pick<AgingResult, 'memory' | 'renewMs' | 'waiterAnswers'> = { memory: [], renewMs: { oldest: [], newest: [] }, waiterAnswers: {} };
+    // A failure here keeps the figures above (minutes of work) and what memory was read before it.
+    const { memory, renewMs, waiterAnswers } = await measureMemory(`${phase} memory`, fresh, plan.memory, (error) => {
       memoryErrors += 1;
       fail(error);
+    }, partial).catch((error: unknown) => {
+      memoryFailure = describeError(error);
+      say(`${phase} memory failed: ${memoryFailure}`);
+      return partial;
     });
     return {
       sizes,
@@ -378,7 +406,9 @@ export async function runAging(phase: string, plan: AgingPlan): Promise<AgingRes
       viewMs,
       memory,
       renewMs,
+      waiterAnswers,
       memoryErrors,
+      memoryFailure,
     };
   } finally {
     await aged.stop();
@@ -476,6 +506,8 @@ export function agingRows(result: AgingResult, check: Check, rows: Row[], notes:
       vsRaw: `${formatRatio(ratio(oldest.p50, newest.p50))} the newest`,
     });
   }
+  notes.push(`aging memory: the waiters' acquires ended ${JSON.stringify(result.waiterAnswers)} (cancelled at the end, normally)`);
+  if (result.memoryFailure) notes.push(`aging memory stopped early: ${result.memoryFailure}`);
   const cycleGrowth = ratio(summarize(result.cycles.aged.cycleMs).p50, summarize(result.cycles.fresh.cycleMs).p50);
   notes.push(
     `aging: ${result.realPermitsMade} closed permits through the service (${result.realPerSecond.toFixed(0)}/s), then ${result.rawPermitsMade} with the raw SDK ` +
