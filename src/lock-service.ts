@@ -210,7 +210,7 @@ export async function startLockService(config: Config, log: Logger, options: Loc
         workerState = () => created.worker.getState();
         metrics.observeWorkerCache(() => created.worker.getStatus().numCachedWorkflows);
         mark('workerRunning');
-        // Each cached run costs about 0.2 MB; a run not cached is replayed from its history at its next
+        // Each cached run costs about 0.3 MB; a run not cached is replayed from its history at its next
         // task (README, Performance), so the bound is logged where an operator can see it.
         log.info({ taskQueue: config.temporal.taskQueue, maxCachedWorkflows: created.worker.options.maxCachedWorkflows }, 'Temporal worker running');
       };
