@@ -19,8 +19,6 @@ export interface DevServerOptions {
   log: Logger;
   /** How long closed runs are kept (PERMIT_RETENTION); undefined leaves the namespace's retention as it is. */
   retentionMs?: number;
-  /** Extra dynamic config, `key` → JSON value (tests of a newer server's settings). */
-  dynamicConfig?: Record<string, unknown>;
 }
 
 export interface DevServer {
@@ -180,8 +178,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     '--sqlite-pragma', 'journal_mode=wal',
     '--sqlite-pragma', 'synchronous=normal',
   ];
-  const dynamicConfig: Record<string, unknown> = { ...options.dynamicConfig };
-  if (retentionMs !== undefined) Object.assign(dynamicConfig, { ...retentionDynamicConfig(retentionMs), ...options.dynamicConfig });
+  const dynamicConfig = retentionMs === undefined ? {} : retentionDynamicConfig(retentionMs);
   for (const [key, value] of Object.entries(dynamicConfig)) args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   if (uiPort === 0) args.push('--headless');
   else args.push('--ui-port', String(uiPort));

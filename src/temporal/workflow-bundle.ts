@@ -8,8 +8,11 @@ import { sdkLogger, workflowsPath as defaultWorkflowsPath } from './worker.js';
 
 /** Bumped when what goes into the key or the bundle changes shape, so older files are never taken. */
 const KEY_FORMAT = 'workflow-bundle-v1';
-/** Bundles kept per entry point; older ones (earlier sources, earlier SDKs) are removed as new ones are written. */
-const KEEP_PER_ENTRY = 4;
+/**
+ * Bundles kept per entry point; the least recently used (earlier sources, earlier SDKs) are removed as
+ * new ones are written. Checkouts that share node_modules share the cache, each with its own key.
+ */
+const KEEP_PER_ENTRY = 8;
 /** Packages whose version goes into every key: the bundler itself, besides what the sources import. */
 const BUNDLER_PACKAGES = ['@temporalio/worker'];
 
