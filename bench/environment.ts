@@ -107,7 +107,7 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Env
   };
   const serviceConfig = loadConfig(serviceEnv);
   const serviceUrl = `http://127.0.0.1:${serviceEnv.PORT}`;
-  say(`starting the lock service on ${serviceUrl} (it bundles its workflow code first)`);
+  say(`starting the lock service on ${serviceUrl} (its workflow bundle is read from the cache, or made once)`);
   const service = spawnService(serviceEnv, options.profileDir);
   const stopService = onceOnly(() => stopChild(service));
   onCleanup('stop the lock service', stopService);
