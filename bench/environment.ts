@@ -22,6 +22,7 @@ import { KeepAliveHttp } from './http-client.js';
 import { say } from './progress.js';
 
 const execFileAsync = promisify(execFile);
+let benchKey: { key: string; sha256: string } | undefined;
 const SERVICE_READY_TIMEOUT_MS = 180_000;
 const SERVICE_STOP_GRACE_MS = 20_000;
 
@@ -30,6 +31,8 @@ export interface EnvironmentOptions {
   resourceCapacities: string;
   /** When set, the service runs with --cpu-prof and writes its profile into this directory at exit. */
   profileDir?: string;
+  /** More settings for the service (limits a scenario needs), over the benchmark's own. */
+  serviceEnv?: Record<string, string>;
 }
 
 export interface Environment {
@@ -46,9 +49,13 @@ export interface Environment {
   /** For GET /metrics and other reads that are not being measured. */
   http: KeepAliveHttp;
   /** The service's process (node), for its memory and CPU in /proc. */
-  servicePid: number | undefined;
+  servicePid: number;
   /** The Temporal dev server's process. */
   temporalPid: number;
+  /** The same process as temporalPid (the aging phase's name for it). */
+  serverPid: number;
+  /** The dev server's SQLite database (its -wal file lies beside it). */
+  databaseFile: string;
   /**
    * Starts one more replica of the service on the same Temporal server and task queue (another port,
    * data dir of its own), as a second instance behind a load balancer would be; stop it when done
@@ -78,9 +85,10 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Env
   const cliPath = await provisionTemporalCli({ ...config.devServer, log });
   const temporalVersion = (await execFileAsync(cliPath, ['--version'])).stdout.trim();
   say(`starting the Temporal dev server (${temporalVersion})`);
+  const temporalDir = path.join(workDir, 'temporal');
   const server = await startDevServer({
     cliPath,
-    dataDir: path.join(workDir, 'temporal'),
+    dataDir: temporalDir,
     port: await freePort(),
     uiPort: 0,
     namespace: 'default',
@@ -96,7 +104,8 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Env
   onCleanup('stop the Temporal dev server', stopServer);
 
   // The service checks API keys, as one on a shared network does: every request pays for the check.
-  const benchKey = generateKey();
+  // One key for the whole run: every client sends KeepAliveHttp.apiKey, to whichever environment.
+  benchKey ??= generateKey();
   const keysFile = path.join(workDir, 'api-keys.json');
   await fs.writeFile(keysFile, JSON.stringify([{ name: 'bench', role: 'admin', sha256: benchKey.sha256 }]));
   KeepAliveHttp.apiKey = benchKey.key;
@@ -111,10 +120,11 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Env
     LOG_LEVEL: 'warn',
     DATA_DIR: path.join(workDir, 'service'),
     RESOURCE_CAPACITIES: options.resourceCapacities,
+    ...options.serviceEnv,
   };
   const serviceConfig = loadConfig(serviceEnv);
   const serviceUrl = `http://127.0.0.1:${serviceEnv.PORT}`;
-  say(`starting the lock service on ${serviceUrl} (it bundles its workflow code first)`);
+  say(`starting the lock service on ${serviceUrl} (its workflow bundle is read from the cache, or made once)`);
   const service = spawnService(serviceEnv, options.profileDir);
   const stopService = onceOnly(() => stopChild(service));
   onCleanup('stop the lock service', stopService);
@@ -135,7 +145,9 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Env
     rpcTimeoutMs: serviceConfig.temporal.rpcTimeoutMs,
     client: new Client({ connection, namespace: 'default' }),
     http,
-    servicePid: service.child.pid,
+    servicePid: service.child.pid!,
+    serverPid: server.pid,
+    databaseFile: path.join(temporalDir, 'temporal.db'),
     temporalPid: server.pid,
     startReplica: async (name) => {
       const replicaEnv = { ...serviceEnv, PORT: String(await freePort()), DATA_DIR: path.join(workDir, name) };

@@ -4,11 +4,13 @@ import type { CyclePlan } from './scenarios/cycle.js';
 import type { ExpiryPlan, HandoffPlan } from './scenarios/handoff.js';
 import type { LargePoolPlan } from './scenarios/large-pool.js';
 import type { OccupancyPlan } from './scenarios/occupancy.js';
+import type { AgingPlan } from './scenarios/aging.js';
+import type { RestartPlan } from './scenarios/restart.js';
 
-export const PHASES = ['cycle', 'contention', 'handoff', 'occupancy', 'large-pool', 'redis', 'etcd'] as const;
+export const PHASES = ['cycle', 'contention', 'handoff', 'occupancy', 'large-pool', 'restart', 'aging', 'redis', 'etcd'] as const;
 export type Phase = (typeof PHASES)[number];
-/** Phases too long for --quick (filling 10,000 slots takes minutes); they run in full mode or when --only names them. */
-const FULL_ONLY: readonly Phase[] = ['large-pool'];
+/** Phases too long for --quick (filling 10,000 slots, or 100,000 closed permits, takes minutes); they run in full mode or when --only names them. */
+const FULL_ONLY: readonly Phase[] = ['large-pool', 'aging'];
 
 export interface BenchPlan {
   mode: 'quick' | 'full';
@@ -20,6 +22,8 @@ export interface BenchPlan {
   expiry: ExpiryPlan;
   occupancy: OccupancyPlan;
   largePool: LargePoolPlan;
+  restart: RestartPlan;
+  aging: AgingPlan;
 }
 
 export interface BenchOptions {
@@ -70,12 +74,27 @@ export function benchPlan(quick: boolean): BenchPlan {
       headStartMaxMs: 1_500,
       idleWindowMs: quick ? 3_000 : 10_000,
     },
+    restart: { restarts: quick ? 3 : 6, readyTimeoutMs: 120_000, built: !quick },
+    // Minutes in full mode (100,000 closed permits, then 10,000 held): never part of --quick; with
+    // `--quick --only aging` it runs at a fifth of the size, to try it out.
+    aging: {
+      realPermits: quick ? 2_000 : 10_000,
+      realLanes: 32,
+      closedPermits: quick ? 20_000 : 100_000,
+      rawLanes: 64,
+      resources: 1_000,
+      cycles: { warmup: 20, count: quick ? 200 : 500, block: 25 },
+      lookups: quick ? 50 : 200,
+      views: quick ? 20 : 50,
+      memory: { heldLevels: quick ? [200, 2_000] : [1_000, 10_000], waiters: quick ? 200 : 1_000, lanes: 32, renewals: quick ? 10 : 30 },
+    },
   };
 }
 
 export const USAGE = `usage: npm run bench -- [--quick] [--only ${PHASES.join(',')}] [--out FILE] [--profile]
-  --quick     fewer samples and shorter windows (finishes within 2 minutes); skips ${FULL_ONLY.join(', ')} unless --only names it
-  --only      comma-separated phases; "cycle" (the raw baseline) always runs
+  --quick     fewer samples and shorter windows (finishes within 3 minutes); skips ${FULL_ONLY.join(', ')} unless --only names them
+  --only      comma-separated phases; "cycle" (the raw baseline) always runs; aging takes
+              10-20 minutes (100,000 closed permits, then 10,000 held)
   --out       also write the JSON results to FILE
   --profile   run the service with --cpu-prof and print where its CPU time went`;
 

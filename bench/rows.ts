@@ -7,6 +7,8 @@ import type { CycleSamples } from './scenarios/cycle.js';
 import type { HandoffResult } from './scenarios/handoff.js';
 import type { LargePoolResult } from './scenarios/large-pool.js';
 import type { OccupancyResult } from './scenarios/occupancy.js';
+import { agingRows, type AgingResult } from './scenarios/aging.js';
+import { restartRows, type RestartResult } from './scenarios/restart.js';
 import { median, ratio, sequentialRate, summarize, type Summary } from './stats.js';
 
 export interface CycleStats {
@@ -48,6 +50,8 @@ export interface TemporalResults {
   handoffExpiry?: HandoffResult;
   occupancy?: OccupancyResult;
   largePool?: LargePoolResult;
+  restart?: RestartResult;
+  aging?: AgingResult;
 }
 
 export interface PeerResults {
@@ -170,6 +174,8 @@ export function buildTable(temporal: TemporalResults, peers: PeerResults[], cont
   }
   if (temporal.occupancy) occupancyRows(temporal.occupancy, vsStart, check, rows, notes);
   if (temporal.largePool) largePoolRows(temporal.largePool, check, rows, notes);
+  if (temporal.restart) restartRows(temporal.restart, check, rows, notes);
+  if (temporal.aging) agingRows(temporal.aging, check, rows, notes);
 
   for (const peer of peers) peerRows(peer, raw, contentionLabel, vsCycle, rows, notes);
   return { rows, targets, notes };

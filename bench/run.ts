@@ -17,6 +17,8 @@ import { measureCycles, measureRoundTrips } from './scenarios/cycle.js';
 import { runExpiryHandoff, runReleaseHandoff } from './scenarios/handoff.js';
 import { runLargePool } from './scenarios/large-pool.js';
 import { runOccupancy } from './scenarios/occupancy.js';
+import { runAging } from './scenarios/aging.js';
+import { runRestarts } from './scenarios/restart.js';
 import { growth, meanMsBetween, scrapeMetrics, startAttemptsBetween, type MetricSamples } from './service-metrics.js';
 import { mean, summarize } from './stats.js';
 import { httpServiceSystem } from './systems/http-service.js';
@@ -152,8 +154,11 @@ async function main(): Promise<void> {
   });
   const windows: PhaseWindow[] = [];
   const temporal = await measureTemporal(env, options, samples, windows);
+  if (options.phases.has('restart')) temporal.restart = await runRestarts('restart', env.temporalAddress, options.plan.restart);
   // Stopped before the peers run, so they do not share the machine with an idle Temporal server.
   await env.stop();
+  // Its own two environments, one aged and one fresh, with nothing else running.
+  if (options.phases.has('aging')) temporal.aging = await runAging('aging', options.plan.aging);
   const profile = profileDir ? await summarizeProfile(profileDir, windows) : undefined;
   if (profile) for (const line of describeProfiles(profile)) say(line);
 

@@ -133,6 +133,24 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private readCachedWorkflows: (() => number) | undefined;
+
+  readonly workerCachedWorkflows = new Gauge({
+    name: 'lock_worker_cached_workflows',
+    help:
+      "Permit runs in this replica's worker cache (at most WORKER_CACHED_PERMITS); a run not cached is replayed from its " +
+      'history when it next has work (a renewal, its lease end)',
+    registers: [this.registry],
+    collect: () => {
+      if (this.readCachedWorkflows) this.workerCachedWorkflows.set(this.readCachedWorkflows());
+    },
+  });
+
+  /** Reads the worker's cache size at each scrape; replicas without a worker never call it. */
+  observeWorkerCache(read: () => number): void {
+    this.readCachedWorkflows = read;
+  }
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
