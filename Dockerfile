@@ -10,6 +10,8 @@ COPY packages/client/tsconfig.build.json ./packages/client/
 COPY packages/client/src ./packages/client/src
 COPY src ./src
 # Builds the client package first: the server imports its wire schemas (temporal-lock-client/wire).
+# Then bundles the workflow code into dist/workflow-bundles, keyed by its content, where a start
+# finds it: a container (re)starts without bundling (see README, Performance).
 RUN npm run build
 
 # Runtime stage: production dependencies and compiled JavaScript only, run as the unprivileged node user.

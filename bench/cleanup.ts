@@ -81,7 +81,7 @@ export function installSignalHandlers(): void {
     process.on(signal, () => {
       if (stopping) return;
       stopping = true;
-      say(`${signal}: stopping everything the benchmark started`);
+      say(`${signal}: stopping everything this run started`);
       void runCleanups().finally(() => process.exit(130));
     });
   }

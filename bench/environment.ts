@@ -23,6 +23,7 @@ import { KeepAliveHttp } from './http-client.js';
 import { say } from './progress.js';
 
 const execFileAsync = promisify(execFile);
+let benchKey: { key: string; sha256: string } | undefined;
 const SERVICE_READY_TIMEOUT_MS = 180_000;
 const SERVICE_STOP_GRACE_MS = 20_000;
 
@@ -31,10 +32,8 @@ export interface EnvironmentOptions {
   resourceCapacities: string;
   /** When set, the service runs with --cpu-prof and writes its profile into this directory at exit. */
   profileDir?: string;
-  /** More environment for the service (`--service-env`), over the benchmark's own settings. */
+  /** More settings for the service (limits a scenario needs, or `--service-env`), over the benchmark's own. */
   serviceEnv?: Record<string, string>;
-  /** More flags for the dev server (`--server-arg`), e.g. --dynamic-config-value. */
-  serverArgs?: readonly string[];
   /**
    * When set (`--compare-env`), a second service runs beside the first on the same server, with this
    * environment over the first's and a task queue of its own, so two settings are measured in one run.
@@ -67,10 +66,30 @@ export interface Environment {
   http: KeepAliveHttp;
   /** The dev server's Prometheus endpoint: its API calls and persistence requests. */
   serverMetricsUrl: string;
-  /** The processes whose CPU time the benchmark reads: the Temporal server and the service. */
-  pids: { server: number; service: number | undefined };
   compared: ComparedService | undefined;
+  /** The service's process (node), for its memory and CPU in /proc. */
+  servicePid: number;
+  /** The Temporal dev server's process. */
+  temporalPid: number;
+  /** The same process as temporalPid (the aging phase's name for it). */
+  serverPid: number;
+  /** The dev server's SQLite database (its -wal file lies beside it). */
+  databaseFile: string;
+  /**
+   * Starts one more replica of the service on the same Temporal server and task queue (another port,
+   * data dir of its own), as a second instance behind a load balancer would be; stop it when done
+   * (it is stopped at cleanup otherwise).
+   */
+  startReplica(name: string): Promise<Replica>;
   /** Stops the service (its CPU profile is written then), closes the SDK client and stops the dev server. */
+  stop(): Promise<void>;
+}
+
+/** Another replica of the service, on the same Temporal server and task queue. */
+export interface Replica {
+  url: string;
+  pid: number | undefined;
+  http: KeepAliveHttp;
   stop(): Promise<void>;
 }
 
@@ -85,16 +104,17 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Env
   const cliPath = await provisionTemporalCli({ ...config.devServer, log });
   const temporalVersion = (await execFileAsync(cliPath, ['--version'])).stdout.trim();
   say(`starting the Temporal dev server (${temporalVersion})`);
+  const temporalDir = path.join(workDir, 'temporal');
   const metricsPort = await freePort();
   const server = await startDevServer({
     cliPath,
-    dataDir: path.join(workDir, 'temporal'),
+    dataDir: temporalDir,
     port: await freePort(),
     uiPort: 0,
     namespace: 'default',
     readyTimeoutMs: config.devServer.readyTimeoutMs,
     log,
-    extraArgs: ['--metrics-port', String(metricsPort), ...(options.serverArgs ?? [])],
+    metricsPort,
   });
   // The server's supervisor leads the group that holds both.
   const serverGroup = trackGroup(server.supervisorPid);
@@ -105,7 +125,8 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Env
   onCleanup('stop the Temporal dev server', stopServer);
 
   // The service checks API keys, as one on a shared network does: every request pays for the check.
-  const benchKey = generateKey();
+  // One key for the whole run: every client sends KeepAliveHttp.apiKey, to whichever environment.
+  benchKey ??= generateKey();
   const keysFile = path.join(workDir, 'api-keys.json');
   await fs.writeFile(keysFile, JSON.stringify([{ name: 'bench', role: 'admin', sha256: benchKey.sha256 }]));
   KeepAliveHttp.apiKey = benchKey.key;
@@ -124,7 +145,7 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Env
   };
   const serviceConfig = loadConfig(serviceEnv);
   const serviceUrl = `http://127.0.0.1:${serviceEnv.PORT}`;
-  say(`starting the lock service on ${serviceUrl} (it bundles its workflow code first)`);
+  say(`starting the lock service on ${serviceUrl} (its workflow bundle is read from the cache, or made once)`);
   const service = spawnService(serviceEnv, options.profileDir);
   const stopService = onceOnly(() => stopChild(service));
   onCleanup('stop the lock service', stopService);
@@ -148,8 +169,25 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Env
     client: new Client({ connection, namespace: 'default' }),
     http,
     serverMetricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
-    pids: { server: server.pid, service: service.child.pid },
     compared: compared?.service,
+    servicePid: service.child.pid!,
+    serverPid: server.pid,
+    databaseFile: path.join(temporalDir, 'temporal.db'),
+    temporalPid: server.pid,
+    startReplica: async (name) => {
+      const replicaEnv = { ...serviceEnv, PORT: String(await freePort()), DATA_DIR: path.join(workDir, name) };
+      const url = `http://127.0.0.1:${replicaEnv.PORT}`;
+      say(`starting replica ${name} of the lock service on ${url} (same Temporal server and task queue)`);
+      const replica = spawnService(replicaEnv, undefined);
+      const replicaHttp = new KeepAliveHttp(url);
+      const stopReplica = onceOnly(async () => {
+        replicaHttp.close();
+        await stopChild(replica);
+      });
+      onCleanup(`stop replica ${name}`, stopReplica);
+      await waitUntilReady(url, replica);
+      return { url, pid: replica.child.pid, http: replicaHttp, stop: stopReplica };
+    },
     stop: async () => {
       await compared?.stop();
       await stopService();

@@ -3,11 +3,29 @@ import type { AnatomyPlan } from './scenarios/anatomy.js';
 import type { ContentionPlan } from './scenarios/contention.js';
 import type { CyclePlan } from './scenarios/cycle.js';
 import type { ExpiryPlan, HandoffPlan } from './scenarios/handoff.js';
+import type { LargePoolPlan } from './scenarios/large-pool.js';
 import type { OccupancyPlan } from './scenarios/occupancy.js';
+import type { AgingPlan } from './scenarios/aging.js';
+import type { RestartPlan } from './scenarios/restart.js';
 import type { ThroughputPlan } from './scenarios/throughput.js';
 
-export const PHASES = ['cycle', 'contention', 'handoff', 'occupancy', 'throughput', 'anatomy', 'redis', 'etcd', 'throttle'] as const;
+export const PHASES = [
+  'cycle',
+  'contention',
+  'handoff',
+  'occupancy',
+  'throughput',
+  'anatomy',
+  'large-pool',
+  'restart',
+  'aging',
+  'redis',
+  'etcd',
+  'throttle',
+] as const;
 export type Phase = (typeof PHASES)[number];
+/** Phases too long for --quick (filling 10,000 slots, or 100,000 closed permits, takes minutes); they run in full mode or when --only names them. */
+const FULL_ONLY: readonly Phase[] = ['large-pool', 'aging'];
 
 export interface BenchPlan {
   mode: 'quick' | 'full';
@@ -22,6 +40,9 @@ export interface BenchPlan {
   throughput: ThroughputPlan;
   /** What one grant costs the Temporal server, variant by variant. */
   anatomy: AnatomyPlan;
+  largePool: LargePoolPlan;
+  restart: RestartPlan;
+  aging: AgingPlan;
 }
 
 export interface BenchOptions {
@@ -36,8 +57,6 @@ export interface BenchOptions {
   profile: boolean;
   /** More environment for the service (`--service-env KEY=VALUE`, repeatable): to compare settings run by run. */
   serviceEnv: Record<string, string>;
-  /** More flags for the Temporal dev server (`--server-arg ARG`, repeatable), e.g. a --dynamic-config-value. */
-  serverArgs: string[];
   /** A second service with these settings over the first's (`--compare-env KEY=VALUE`, repeatable), measured in the same run. */
   compareEnv: Record<string, string>;
 }
@@ -73,18 +92,42 @@ export function benchPlan(quick: boolean): BenchPlan {
     // (as no-ops, a lease later) fire at the rate they are left, so the window's CPU counts them.
     throughput: { ks: [1, 4, 16, 64], warmupMs: 2_000, durationMs: quick ? 2_500 : 8_000, leaseMs: 2_000 },
     anatomy: { cycles: quick ? 40 : 200, rounds: quick ? 1 : 4, warmup: 5, holdMs: 50, leaseMs: 1_000 },
+    largePool: {
+      capacities: quick ? [1_000] : [1_000, 10_000],
+      trials: quick ? 10 : 30,
+      fillLanes: 32,
+      fillLeaseMs: 3_600_000,
+      fillWaitMs: 10_000,
+      waitMs: 30_000,
+      headStartMaxMs: 1_500,
+      idleWindowMs: quick ? 3_000 : 10_000,
+    },
+    restart: { restarts: quick ? 3 : 6, readyTimeoutMs: 120_000, built: !quick },
+    // Minutes in full mode (100,000 closed permits, then 10,000 held): never part of --quick; with
+    // `--quick --only aging` it runs at a fifth of the size, to try it out.
+    aging: {
+      realPermits: quick ? 2_000 : 10_000,
+      realLanes: 32,
+      closedPermits: quick ? 20_000 : 100_000,
+      rawLanes: 64,
+      resources: 1_000,
+      cycles: { warmup: 20, count: quick ? 200 : 500, block: 25 },
+      lookups: quick ? 50 : 200,
+      views: quick ? 20 : 50,
+      memory: { heldLevels: quick ? [200, 2_000] : [1_000, 10_000], waiters: quick ? 200 : 1_000, lanes: 32, renewals: quick ? 10 : 30 },
+    },
   };
 }
 
-export const USAGE = `usage: npm run bench -- [--quick] [--only ${PHASES.join(',')}] [--out FILE] [--profile] [--service-env KEY=VALUE] [--server-arg ARG] [--compare-env KEY=VALUE]
-  --quick        fewer samples and shorter windows (finishes within 3 minutes)
-  --only         comma-separated phases; "cycle" (the raw baseline) always runs
+export const USAGE = `usage: npm run bench -- [--quick] [--only ${PHASES.join(',')}] [--out FILE] [--profile] [--service-env KEY=VALUE] [--compare-env KEY=VALUE]
+  --quick        fewer samples and shorter windows (finishes within 3 minutes); skips ${FULL_ONLY.join(', ')} unless --only names them
+  --only         comma-separated phases; "cycle" (the raw baseline) always runs; aging takes
+                 10-20 minutes (100,000 closed permits, then 10,000 held)
   --out          also write the JSON results to FILE
   --profile      run the service with --cpu-prof and print where its CPU time went
   --service-env  run the service with this environment variable set (repeatable), e.g. PERMIT_START_DELAY=none
-  --server-arg   pass this flag to temporal server start-dev (repeatable), e.g. --server-arg=--dynamic-config-value=KEY=VALUE
   --compare-env  also run a second service with this variable set (repeatable) and measure it in the same run,
-                 interleaved with the first: cycle, hand-off after release and throughput`;
+                 interleaved with the first: cycle, hand-off after release, throughput and anatomy`;
 
 /** Parses the flags after `npm run bench --`; throws with the usage text on anything unknown. */
 export function parseOptions(args: readonly string[]): BenchOptions {
@@ -93,11 +136,10 @@ export function parseOptions(args: readonly string[]): BenchOptions {
   let out: string | undefined;
   let profile = false;
   const serviceEnv: Record<string, string> = {};
-  const serverArgs: string[] = [];
   const compareEnv: Record<string, string> = {};
   for (let index = 0; index < args.length; index++) {
     const given = args[index]!;
-    // --flag=value is the same as --flag value (a --server-arg value itself starts with --).
+    // --flag=value is the same as --flag value.
     const equals = given.startsWith('--') ? given.indexOf('=') : -1;
     const arg = equals > 0 ? given.slice(0, equals) : given;
     const inline = equals > 0 ? given.slice(equals + 1) : undefined;
@@ -117,8 +159,7 @@ export function parseOptions(args: readonly string[]): BenchOptions {
       const equals = pair.indexOf('=');
       if (equals < 1) throw new UsageError(`${arg} takes KEY=VALUE, got "${pair}"\n${USAGE}`);
       (arg === '--service-env' ? serviceEnv : compareEnv)[pair.slice(0, equals)] = pair.slice(equals + 1);
-    } else if (arg === '--server-arg') serverArgs.push(value());
-    else if (arg === '--only') {
+    } else if (arg === '--only') {
       only = value()
         .split(',')
         .map((name) => name.trim())
@@ -129,12 +170,12 @@ export function parseOptions(args: readonly string[]): BenchOptions {
         });
     } else throw new UsageError(`unknown argument "${arg}"\n${USAGE}`);
   }
-  const phases = new Set<Phase>(only ?? PHASES);
+  const phases = new Set<Phase>(only ?? PHASES.filter((phase) => !(quick && FULL_ONLY.includes(phase))));
   phases.add('cycle');
   // Only a run of the service as configured by default may stand for it in bench/results/latest.json.
-  const defaults = Object.keys(serviceEnv).length === 0 && serverArgs.length === 0 && Object.keys(compareEnv).length === 0;
+  const defaults = Object.keys(serviceEnv).length === 0 && Object.keys(compareEnv).length === 0;
   const complete = !quick && !profile && phases.size === PHASES.length && defaults;
-  return { plan: benchPlan(quick), phases, complete, out, profile, serviceEnv, serverArgs, compareEnv };
+  return { plan: benchPlan(quick), phases, complete, out, profile, serviceEnv, compareEnv };
 }
 
 /** A mistake on the command line (or --help): the message is for the user, with no stack trace. */

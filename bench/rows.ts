@@ -8,7 +8,10 @@ import type { CycleSamples } from './scenarios/cycle.js';
 import type { HandoffResult } from './scenarios/handoff.js';
 import { anatomyNotes, anatomyRows } from './anatomy-rows.js';
 import type { Anatomy } from './scenarios/anatomy.js';
+import type { LargePoolResult } from './scenarios/large-pool.js';
 import type { OccupancyResult } from './scenarios/occupancy.js';
+import { agingRows, type AgingResult } from './scenarios/aging.js';
+import { restartRows, type RestartResult } from './scenarios/restart.js';
 import type { ThroughputResult } from './scenarios/throughput.js';
 import { throughputNotes, throughputRows } from './throughput-rows.js';
 import { median, ratio, sequentialRate, summarize, type Summary } from './stats.js';
@@ -63,6 +66,9 @@ export interface TemporalResults {
   handoffRelease?: HandoffResult;
   handoffExpiry?: HandoffResult;
   occupancy?: OccupancyResult;
+  largePool?: LargePoolResult;
+  restart?: RestartResult;
+  aging?: AgingResult;
 }
 
 export interface PeerResults {
@@ -249,6 +255,9 @@ export function buildTable(temporal: TemporalResults, peers: PeerResults[], cont
     rows.push(...throughputRows(`service with ${compared.label}`, compared.throughput));
     notes.push(...throughputNotes(`service with ${compared.label}`, compared.throughput));
   }
+  if (temporal.largePool) largePoolRows(temporal.largePool, check, rows, notes);
+  if (temporal.restart) restartRows(temporal.restart, check, rows, notes);
+  if (temporal.aging) agingRows(temporal.aging, check, rows, notes);
 
   for (const peer of peers) {
     peerRows(peer, raw, contentionLabel, vsCycle, rows, notes);
@@ -328,6 +337,58 @@ function occupancyRows(result: OccupancyResult, vsStart: (p50: number | undefine
       `${result.settleMs.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ')} to run the new permits' first workflow tasks, ` +
       'and the timed acquires start after that (during it, acquires are slower: they queue behind the burst)',
   );
+}
+
+/** Issue 12's targets for a waiter on one replica finding a slot released on another, on a large pool. */
+export const LARGE_POOL_TARGETS = { p50Ms: 1_000, p99Ms: 3_000 };
+
+function largePoolRows(result: LargePoolResult, check: Check, rows: Row[], notes: string[]): void {
+  const { p50Ms, p99Ms } = LARGE_POOL_TARGETS;
+  const mib = (value: number | undefined) => (value === undefined ? '?' : `${Math.round(value)} MiB`);
+  const ms = (value: number | undefined) => (value === undefined ? '?' : `${value.toFixed(1)} ms`);
+  const cores = (value: number | undefined) => (value === undefined ? '?' : `${value.toFixed(3)} cores`);
+  for (const level of result.levels) {
+    const slots = level.capacity.toLocaleString('en-US');
+    const summary = summaryOf(level.latenciesMs);
+    const tried = level.latenciesMs.length + level.notFound;
+    const problems = [
+      ...(summary === undefined ? ['not measured'] : []),
+      ...(summary && summary.p50 > p50Ms ? [`p50 ${formatMs(summary.p50)}, ${percentOver(summary.p50, p50Ms)} ${formatMs(p50Ms)}`] : []),
+      ...(summary && summary.p99 > p99Ms ? [`p99 ${formatMs(summary.p99)}, ${percentOver(summary.p99, p99Ms)} ${formatMs(p99Ms)}`] : []),
+      ...(level.notFound > 0 ? [`${level.notFound} of ${tried} waits ran out`] : []),
+    ];
+    rows.push({
+      scenario: `waiter on replica B gets a slot released on replica A, ${slots} slots held`,
+      system: 'service, two replicas',
+      p50: summary?.p50,
+      p99: summary?.p99,
+      throughput: `${level.latenciesMs.length} of ${tried} found`,
+      target: `p50 ≤ ${formatMs(p50Ms)}, p99 ≤ ${formatMs(p99Ms)}`,
+      met: check(
+        `large pool (${slots} slots): release on A to grant on B`,
+        `p50 ≤ ${formatMs(p50Ms)}, p99 ≤ ${formatMs(p99Ms)}, none lost`,
+        `p50 ${formatMs(summary?.p50)}, p99 ${formatMs(summary?.p99)}, ${level.notFound} ran out`,
+        { met: problems.length === 0, text: problems.length === 0 ? 'yes' : `no: ${problems.join('; ')}` },
+      ),
+    });
+    if (level.errors > 0) notes.push(`large pool ${slots}: ${level.errors} trials failed, e.g. ${level.firstErrors[0]}`);
+    const queued = summaryOf(level.queuedAfterMs);
+    const b = level.replicaB;
+    notes.push(
+      `large pool ${slots}: filling through A took ${(level.fillMs / 1000).toFixed(1)} s (${Math.round(level.capacity / (level.fillMs / 1000))} permits/s, ` +
+        `${level.fillErrors} failed), then ${(level.settleMs / 1000).toFixed(1)} s until A's worker had run the newest permits' first task; ` +
+        `CPU per permit filled: Temporal ${ms(level.fillCpuMsPerPermit.temporal)}, replica A ${ms(level.fillCpuMsPerPermit.replicaA)}. ` +
+        `Held: RSS Temporal ${mib(level.rssMiB.temporal)}, replica A ${mib(level.rssMiB.replicaA)}, replica B ${mib(level.rssMiB.replicaB)}; ` +
+        `idle CPU Temporal ${cores(level.idleCores.temporal)}, A ${cores(level.idleCores.replicaA)}, B ${cores(level.idleCores.replicaB)}. ` +
+        `Releasing the pool took ${(level.releaseMs / 1000).toFixed(1)} s.`,
+    );
+    notes.push(
+      `large pool ${slots}: B queued each caller after ${queued ? formatMs(queued.p50) : '?'} (p50; its first search of the pool), ` +
+        `made ${b.looks ?? '?'} looks in visibility and ${b.startAttempts ?? '?'} workflow starts over ${tried} trials; passes ` +
+        `${Object.entries(b.passes).map(([reason, count]) => `${reason} ${count ?? 0}`).join(', ')}` +
+        (level.releaseErrors > 0 ? `; ${level.releaseErrors} releases failed at the end` : ''),
+    );
+  }
 }
 
 function peerRows(peer: PeerResults, raw: CycleStats, contentionLabel: string, vsCycle: (p50: number | undefined) => string, rows: Row[], notes: string[]): void {

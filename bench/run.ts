@@ -17,8 +17,11 @@ import { buildTable, cycleStats, type PeerResults, type TemporalResults } from '
 import { runContention } from './scenarios/contention.js';
 import { measureCycles, measureRoundTrips } from './scenarios/cycle.js';
 import { runExpiryHandoff, runReleaseHandoff } from './scenarios/handoff.js';
+import { runLargePool } from './scenarios/large-pool.js';
 import { runOccupancy } from './scenarios/occupancy.js';
+import { runAging } from './scenarios/aging.js';
 import { heldFor, runAnatomy, type AnatomyPlan, type AnatomyVariant } from './scenarios/anatomy.js';
+import { runRestarts } from './scenarios/restart.js';
 import { runThroughput, runThroughputSideBySide } from './scenarios/throughput.js';
 import { growth, meanMsBetween, scrapeMetrics, startAttemptsBetween, type MetricSamples } from './service-metrics.js';
 import { mean, summarize } from './stats.js';
@@ -58,10 +61,10 @@ async function measureTemporal(env: Environment, options: BenchOptions, samples:
   const httpClient = await http.connect();
   const rawClient = await raw.connect();
   const floorClient = await unpolled.connect();
-  const cpuPids = { server: env.pids.server, service: env.pids.service };
+  const cpuPids = { server: env.serverPid, service: env.servicePid };
   const compared = env.compared && httpServiceSystem(env.compared.url);
   const comparedClient = await compared?.connect();
-  const comparedPids = env.compared && { server: env.pids.server, service: env.compared.pid };
+  const comparedPids = env.compared && { server: env.serverPid, service: env.compared.pid };
   // First of all: every grant of the other phases leaves a timer that fires, as a no-op, a lease
   // (30 s) later, and those would fall into the anatomy's windows and its idle measurement.
   const anatomyPids = { ...cpuPids, ...(env.compared && { compared: env.compared.pid }) };
@@ -181,6 +184,18 @@ async function measureTemporal(env: Environment, options: BenchOptions, samples:
       runOccupancy('occupancy', env.serviceUrl, env.http, env.client, OCCUPANCY_RESOURCE, plan.occupancy),
     );
   }
+  if (phases.has('large-pool')) {
+    // A second replica on the same task queue: it sees none of the first one's releases itself.
+    const replicaB = await env.startReplica('replica-b');
+    try {
+      const replicaA = { url: env.serviceUrl, pid: env.servicePid, http: env.http, stop: async () => {} };
+      results.largePool = await inWindow(windows, 'large pool', () =>
+        runLargePool('large pool', replicaA, replicaB, env.client, { temporal: env.temporalPid, replicaA: env.servicePid, replicaB: replicaB.pid }, plan.largePool),
+      );
+    } finally {
+      await replicaB.stop();
+    }
+  }
   return results;
 }
 
@@ -239,13 +254,15 @@ async function main(): Promise<void> {
     resourceCapacities: `${CONTENTION_RESOURCE}=${options.plan.contention.capacity},${OCCUPANCY_RESOURCE}=${options.plan.occupancy.capacity}`,
     profileDir,
     serviceEnv: options.serviceEnv,
-    serverArgs: options.serverArgs,
     ...(Object.keys(options.compareEnv).length > 0 && { compareEnv: options.compareEnv }),
   });
   const windows: PhaseWindow[] = [];
   const temporal = await measureTemporal(env, options, samples, windows);
+  if (options.phases.has('restart')) temporal.restart = await runRestarts('restart', env.temporalAddress, options.plan.restart);
   // Stopped before the peers run, so they do not share the machine with an idle Temporal server.
   await env.stop();
+  // Its own two environments, one aged and one fresh, with nothing else running.
+  if (options.phases.has('aging')) temporal.aging = await runAging('aging', options.plan.aging);
   const profile = profileDir ? await summarizeProfile(profileDir, windows) : undefined;
   if (profile) for (const line of describeProfiles(profile)) say(line);
 
@@ -264,7 +281,6 @@ async function main(): Promise<void> {
     `${env.temporalVersion}. Date ${startedAt.toISOString()}, mode ${options.plan.mode}, ` +
     `commit ${source.commit}${source.dirty ? ' (with uncommitted changes)' : ''}, wall clock ${wallClockSeconds} s.` +
     (Object.keys(options.serviceEnv).length > 0 ? ` The service ran with ${Object.entries(options.serviceEnv).map(([key, value]) => `${key}=${value}`).join(' ')}.` : '') +
-    (options.serverArgs.length > 0 ? ` The dev server ran with ${options.serverArgs.join(' ')}.` : '') +
     (profileDir ? ' The service ran under --cpu-prof, which slows it: use these figures to find costs, not to judge targets.' : '');
   const markdown = renderTable(table.rows);
 
@@ -276,7 +292,6 @@ async function main(): Promise<void> {
       mode: options.plan.mode,
       phases: [...options.phases],
       serviceEnv: options.serviceEnv,
-      serverArgs: options.serverArgs,
       compareEnv: options.compareEnv,
       source,
       machine: { ...machine, temporal: env.temporalVersion },

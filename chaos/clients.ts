@@ -14,7 +14,10 @@ export interface Answer {
   status: number;
   retryAfter: boolean;
   error?: string;
-  /** renew and release: whether this replica granted the permit (else it had to look the runId up). */
+  /**
+   * renew and release: whether this replica granted the permit (else it had to look the runId up);
+   * undefined through a load balancer, which hides the replica.
+   */
   grantingReplica?: boolean;
 }
 
@@ -112,6 +115,8 @@ export class ChaosClients {
 
   constructor(
     private readonly urls: readonly string[],
+    /** False for a load balancer's URL: then which replica answers is unknown. */
+    private readonly urlsAreReplicas: boolean,
     private readonly storeUrl: string,
     private readonly plans: readonly ResourcePlan[],
     private readonly seed: number,
@@ -157,6 +162,10 @@ export class ChaosClients {
       ...(sent.status >= 500 && sent.body && { error: JSON.stringify(sent.body).slice(0, 300) }),
       ...extra,
     });
+  }
+
+  private granting(url: string, hold: Hold): Partial<Answer> {
+    return this.urlsAreReplicas ? { grantingReplica: url === hold.grantedBy } : {};
   }
 
   private async loop(name: string, plan: ResourcePlan, random: () => number, stop: AbortSignal): Promise<void> {
@@ -240,7 +249,7 @@ export class ChaosClients {
   private async renew(hold: Hold, random: () => number): Promise<'ok' | 'retry' | 'ended'> {
     const url = pick(random, this.urls);
     const sent = await send(url, 'POST', `/permits/${hold.runId}/renew`, { leaseMs: hold.leaseMs }, REQUEST_TIMEOUT_MS);
-    this.record('renew', url, sent, { grantingReplica: url === hold.grantedBy });
+    this.record('renew', url, sent, this.granting(url, hold));
     if (sent.status === 200) {
       hold.leaseEndClient = Math.max(hold.leaseEndClient, sent.sentAt + hold.leaseMs);
       hold.leaseEndUpper = Math.max(hold.leaseEndUpper, sent.answeredAt + hold.leaseMs);
@@ -254,7 +263,7 @@ export class ChaosClients {
     for (let attempt = 0; attempt < 5; attempt++) {
       const url = pick(random, this.urls);
       const sent = await send(url, 'DELETE', `/permits/${hold.runId}`, undefined, REQUEST_TIMEOUT_MS);
-      this.record('release', url, sent, { grantingReplica: url === hold.grantedBy });
+      this.record('release', url, sent, this.granting(url, hold));
       if (attempt === 0) hold.releaseSentAt = sent.sentAt;
       this.releases.push({ hold, sentAt: sent.sentAt, status: sent.status });
       if (sent.status !== 0 && sent.status !== 503) {

@@ -127,6 +127,7 @@ export async function startEmbeddedTopology(capacities: Record<string, number>, 
   return {
     name: 'embedded',
     urls: replicas.map((replica) => replica.url),
+    urlsAreReplicas: true,
     faultKinds,
     replicaCount,
     capacities,
@@ -156,6 +157,7 @@ export async function startEmbeddedTopology(capacities: Record<string, number>, 
       proxy.resetConnections();
       proxy.resume();
     },
+    describeReplica: (index) => `replica ${index}`,
     metricsUrls: () => replicas.map((replica) => `${replica.url}/metrics`),
     stop: async () => {
       await Promise.all(replicas.map((_, index) => stopReplica(index)));

@@ -23,6 +23,8 @@ export interface InjectedFault extends PlannedFault {
   recoveredAt: number;
   /** For a holder pause: the client that stopped (undefined when nobody was holding). */
   client?: string;
+  /** What it hit: a replica (and its role in a cluster), Temporal, PostgreSQL, or the paused client. */
+  target?: string;
   note?: string;
 }
 
@@ -73,6 +75,12 @@ export async function injectFaults(
       case 'tcp_cut':
         await topology.cutTemporalLink(fault.replica, fault.downMs);
         break;
+      case 'postgres_kill':
+        if (!topology.killPostgres || !topology.restartPostgres) throw new Error(`the ${topology.name} topology has no database to kill`);
+        await topology.killPostgres();
+        await delay(fault.downMs);
+        await topology.restartPostgres();
+        break;
       case 'holder_pause': {
         // A holder at random among those holding now; wait a moment for one if nobody holds.
         for (let tries = 0; tries < 50 && !injected.client; tries++) {
@@ -90,7 +98,15 @@ export async function injectFaults(
     }
     injected.recoveredAt = Date.now();
     done.push(injected);
-    const target = fault.kind === 'holder_pause' ? injected.client ?? 'nobody' : fault.kind === 'temporal_kill' ? 'Temporal' : `replica ${fault.replica}`;
+    const target =
+      fault.kind === 'holder_pause'
+        ? injected.client ?? 'nobody'
+        : fault.kind === 'temporal_kill'
+          ? 'Temporal'
+          : fault.kind === 'postgres_kill'
+            ? 'PostgreSQL'
+            : topology.describeReplica(fault.replica);
+    injected.target = target;
     say(`fault ${done.length}/${plan.length}: ${fault.kind} (${target}), over after ${((injected.recoveredAt - begun) / 1000).toFixed(1)} s`);
   }
   return done;

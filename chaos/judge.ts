@@ -155,6 +155,36 @@ export interface FaultImpact {
   seconds503: number;
   /** The longest time after a fault of this kind in which no request to the service succeeded, ms. */
   longestUnavailableMs: number;
+  /** What the fault with that longest time hit (a replica, Temporal, PostgreSQL, a client). */
+  worstTarget: string | undefined;
+}
+
+export interface FaultOutcome {
+  /** Seconds (whole, by the clock) in which some request was answered 503, from this fault's start until the next one's. */
+  seconds503: number[];
+  /** The longest stretch from this fault's start until the next one's with no 2xx answer from the service to anyone, ms. */
+  longestUnavailableMs: number;
+}
+
+/** What each fault did to availability: a 503 counts against the latest fault begun before it. Faults in the order given. */
+export function faultOutcomes(faults: readonly InjectedFault[], answers: readonly Answer[], endedAt: number): FaultOutcome[] {
+  const service = answers.filter((answer) => answer.op !== 'write').sort((a, b) => a.answeredAt - b.answeredAt);
+  const starts = faults.map((fault) => fault.startedAt).sort((a, b) => a - b);
+  return faults.map((fault) => {
+    const until = starts.find((start) => start > fault.startedAt) ?? endedAt;
+    const seconds = new Set<number>();
+    let longest = 0;
+    let lastSuccess = fault.startedAt;
+    for (const answer of service) {
+      if (answer.answeredAt < fault.startedAt || answer.answeredAt >= until) continue;
+      if (answer.status === 503) seconds.add(Math.floor(answer.answeredAt / 1_000));
+      if (answer.status >= 200 && answer.status < 300) {
+        longest = Math.max(longest, answer.answeredAt - lastSuccess);
+        lastSuccess = answer.answeredAt;
+      }
+    }
+    return { seconds503: [...seconds], longestUnavailableMs: Math.max(longest, until - lastSuccess) };
+  });
 }
 
 /**
@@ -163,24 +193,24 @@ export interface FaultImpact {
  * 2xx answer from the service to anyone.
  */
 export function faultImpacts(faults: readonly InjectedFault[], answers: readonly Answer[], endedAt: number): FaultImpact[] {
-  const service = answers.filter((answer) => answer.op !== 'write').sort((a, b) => a.answeredAt - b.answeredAt);
-  const impacts = new Map<string, { count: number; seconds: Set<number>; longest: number }>();
-  const sorted = [...faults].sort((a, b) => a.startedAt - b.startedAt);
-  sorted.forEach((fault, index) => {
-    const impact = impacts.get(fault.kind) ?? { count: 0, seconds: new Set<number>(), longest: 0 };
+  const outcomes = faultOutcomes(faults, answers, endedAt);
+  const impacts = new Map<string, { count: number; seconds: Set<number>; longest: number; worst: string | undefined }>();
+  faults.forEach((fault, index) => {
+    const impact = impacts.get(fault.kind) ?? { count: 0, seconds: new Set<number>(), longest: -1, worst: undefined };
     impacts.set(fault.kind, impact);
     impact.count++;
-    const until = sorted[index + 1]?.startedAt ?? endedAt;
-    let lastSuccess = fault.startedAt;
-    for (const answer of service) {
-      if (answer.answeredAt < fault.startedAt || answer.answeredAt >= until) continue;
-      if (answer.status === 503) impact.seconds.add(Math.floor(answer.answeredAt / 1_000));
-      if (answer.status >= 200 && answer.status < 300) {
-        impact.longest = Math.max(impact.longest, answer.answeredAt - lastSuccess);
-        lastSuccess = answer.answeredAt;
-      }
+    const outcome = outcomes[index]!;
+    for (const second of outcome.seconds503) impact.seconds.add(second);
+    if (outcome.longestUnavailableMs > impact.longest) {
+      impact.longest = outcome.longestUnavailableMs;
+      impact.worst = fault.target;
     }
-    impact.longest = Math.max(impact.longest, until - lastSuccess);
   });
-  return [...impacts].map(([kind, impact]) => ({ kind, count: impact.count, seconds503: impact.seconds.size, longestUnavailableMs: impact.longest }));
+  return [...impacts].map(([kind, impact]) => ({
+    kind,
+    count: impact.count,
+    seconds503: impact.seconds.size,
+    longestUnavailableMs: impact.longest,
+    worstTarget: impact.worst,
+  }));
 }

@@ -39,8 +39,11 @@ export interface LookupSummary {
   /** Every lookup took at most this long (the smallest histogram bound holding them all), ms. */
   slowestAtMostMs: number | undefined;
   failed: number;
-  /** Releases and renewals through a replica that had not granted the permit, within 30 s after a Temporal restart. */
-  afterTemporalRestart: { requests: number; p50Ms: number | undefined; maxMs: number | undefined; answered503: number };
+  /**
+   * Releases and renewals through a replica that had not granted the permit (through a load balancer,
+   * which hides the replica: all of them), within 30 s after a Temporal restart.
+   */
+  afterTemporalRestart: { requests: number; p50Ms: number | undefined; maxMs: number | undefined; answered503: number; anyReplica: boolean };
 }
 
 /** Follows the replicas' lookup histograms across restarts (a counter that went down means a new process). */
@@ -82,7 +85,7 @@ export class LookupStats {
     const after = answers.filter(
       (answer) =>
         (answer.op === 'release' || answer.op === 'renew') &&
-        answer.grantingReplica === false &&
+        answer.grantingReplica !== true &&
         restarts.some((restart) => answer.sentAt >= restart && answer.sentAt < restart + 30_000),
     );
     const latencies = after.map((answer) => answer.answeredAt - answer.sentAt).sort((a, b) => a - b);
@@ -96,6 +99,7 @@ export class LookupStats {
         p50Ms: latencies.length ? latencies[Math.floor(latencies.length / 2)] : undefined,
         maxMs: latencies.at(-1),
         answered503: after.filter((answer) => answer.status === 503).length,
+        anyReplica: after.some((answer) => answer.grantingReplica === undefined),
       },
     };
   }

@@ -7,23 +7,25 @@ export interface ChaosOptions {
   seed: number;
   /** Also write the JSON here. */
   out: string | undefined;
-  /** The topology to break; only `embedded` exists yet. */
+  /** The topology to break: the embedded dev server, or the production-shaped cluster (`npm run cluster`). */
   topology: 'embedded' | 'cluster';
 }
 
 export class UsageError extends Error {}
 
-export const USAGE = `Usage: npm run chaos -- [--duration SECONDS] [--seed N] [--out FILE]
+export const USAGE = `Usage: npm run chaos -- [--duration SECONDS] [--seed N] [--out FILE] [--cluster]
 
 Runs 18 clients against two replicas of the lock service on one Temporal dev server, every write
 through the fencing store, while it SIGKILLs and restarts replicas and Temporal, pauses holders past
 their leases and cuts replicas off from Temporal; then judges the run and prints a table. Exits 1 on
-any violation.
+any violation. With --cluster, the same on what \`npm run cluster\` starts (PostgreSQL, a Temporal
+server with 4 history shards, api, worker and all replicas behind HAProxy), clients going through the
+load balancer, with SIGKILL of PostgreSQL too.
 
   --duration SECONDS   how long clients run and faults come (default 120, at least 30)
   --seed N             the faults' moments, order, targets and lengths (default: random, printed)
-  --out FILE           also write the JSON results to FILE (always: bench/results/chaos-embedded.json)
-  --cluster            the production-shaped topology (not built yet)`;
+  --out FILE           also write the JSON results to FILE (always: bench/results/chaos-<topology>.json)
+  --cluster            the production-shaped topology instead of the embedded one`;
 
 /** Parses the flags; throws UsageError naming a bad one. */
 export function parseChaosOptions(argv: string[]): ChaosOptions {

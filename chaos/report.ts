@@ -40,9 +40,13 @@ export function renderReport(results: ChaosResults): string {
     const lease = `${plan.leaseMs / 1000} s${plan.renewEveryMs ? `, renewed every ${plan.renewEveryMs / 1000} s for ${plan.holdMs[0] / 1000}-${plan.holdMs[1] / 1000} s` : ''}`;
     lines.push(`| ${plan.resource} | ${plan.capacity} | ${plan.clients} | ${lease} | ${results.grants[plan.resource] ?? 0} |`);
   }
-  lines.push('', '| fault | injected | seconds with a 503 after it | longest unavailability after it |', '| --- | --- | --- | --- |');
+  lines.push(
+    '',
+    '| fault | injected | seconds with a 503 after it | longest unavailability after it | the longest followed a fault on |',
+    '| --- | --- | --- | --- | --- |',
+  );
   for (const impact of results.impacts) {
-    lines.push(`| ${impact.kind} | ${impact.count} | ${impact.seconds503} | ${seconds(impact.longestUnavailableMs)} |`);
+    lines.push(`| ${impact.kind} | ${impact.count} | ${impact.seconds503} | ${seconds(impact.longestUnavailableMs)} | ${impact.worstTarget ?? '—'} |`);
   }
   const { lookups } = results;
   const after = lookups.afterTemporalRestart;
@@ -50,7 +54,9 @@ export function renderReport(results: ChaosResults): string {
     '',
     `Visibility lookups (a runId the replica did not grant): ${lookups.lookups}, mean ${millis(lookups.meanMs)}, ` +
       `each within ${millis(lookups.slowestAtMostMs)}, ${lookups.failed} cut off at VISIBILITY_LOOKUP_WAIT_MS. ` +
-      `Releases and renewals through a replica that had not granted the permit, within 30 s after a Temporal restart: ` +
+      (after.anyReplica
+        ? 'Releases and renewals through the load balancer (any replica), within 30 s after a Temporal restart: '
+        : 'Releases and renewals through a replica that had not granted the permit, within 30 s after a Temporal restart: ') +
       `${after.requests}, p50 ${millis(after.p50Ms)}, slowest ${millis(after.maxMs)}, ${after.answered503} answered 503.`,
   );
   for (const judgement of results.judgements.filter((item) => !item.passed)) {

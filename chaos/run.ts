@@ -9,10 +9,12 @@ import { machineInfo, sourceInfo } from '../bench/machine.js';
 import { say } from '../bench/progress.js';
 import { REPO_ROOT } from '../test/helpers/process.js';
 import { ChaosClients, type Hold, type ResourcePlan } from './clients.js';
+import { startClusterTopology } from './cluster-topology.js';
 import { startEmbeddedTopology } from './embedded-topology.js';
 import { injectFaults, planFaults } from './faults.js';
 import {
   faultImpacts,
+  faultOutcomes,
   judgeLateReleases,
   judgeLiveness,
   judgeOverlap,
@@ -127,26 +129,24 @@ async function storeLogs(storeUrl: string, holds: readonly Hold[]): Promise<Map<
 
 async function main(): Promise<number> {
   const options = parseChaosOptions(process.argv.slice(2));
-  if (options.topology === 'cluster') {
-    say('--cluster: the production-shaped topology is not built yet (issue 9, part 4); only the embedded one runs');
-    return 2;
-  }
   installSignalHandlers();
   const started = new Date();
-  say(`chaos run: ${options.durationSec} s, seed ${options.seed} (repeat with --seed ${options.seed} --duration ${options.durationSec})`);
+  const repeat = `--seed ${options.seed} --duration ${options.durationSec}${options.topology === 'cluster' ? ' --cluster' : ''}`;
+  say(`chaos run on the ${options.topology} topology: ${options.durationSec} s, seed ${options.seed} (repeat with ${repeat})`);
   const storeUrl = await startFencingStore();
   say(`fencing store on ${storeUrl}`);
   const capacities = Object.fromEntries(PLANS.map((plan) => [plan.resource, plan.capacity]));
   const logDir = path.join(RESULTS_DIR, 'chaos-logs', started.toISOString().replaceAll(':', '-'));
-  const topology = await startEmbeddedTopology(capacities, logDir);
-  say(`the replicas' logs go to ${path.relative(REPO_ROOT, logDir)}`);
+  const topology =
+    options.topology === 'cluster' ? await startClusterTopology(capacities, logDir) : await startEmbeddedTopology(capacities, logDir);
+  say(`the ${options.topology === 'cluster' ? 'processes\'' : 'replicas\''} logs go to ${path.relative(REPO_ROOT, logDir)}`);
   const durationMs = options.durationSec * 1_000;
   const plan = planFaults(options.seed, durationMs, topology);
   say(`${plan.length} faults planned: ${topology.faultKinds.map((kind) => `${plan.filter((fault) => fault.kind === kind).length} ${kind}`).join(', ')}`);
 
   const lookups = new LookupStats();
   const scraping = setInterval(() => void lookups.scrape(topology.metricsUrls()), 2_000);
-  const clients = new ChaosClients(topology.urls, storeUrl, PLANS, options.seed);
+  const clients = new ChaosClients(topology.urls, topology.urlsAreReplicas, storeUrl, PLANS, options.seed);
   const stop = new AbortController();
   const clientsStartedAt = Date.now();
   clients.start(stop.signal);
@@ -169,6 +169,7 @@ async function main(): Promise<number> {
     judgeServerErrors(answers),
   ];
   const impacts = faultImpacts(faults, answers, faultsStoppedAt);
+  const outcomes = faultOutcomes(faults, answers, faultsStoppedAt);
   const lookupSummary = lookups.summary(answers, faults);
   const grants = Object.fromEntries(PLANS.map((p) => [p.resource, holds.filter((hold) => hold.resource === p.resource).length]));
   const results = {
@@ -181,7 +182,11 @@ async function main(): Promise<number> {
     plans: PLANS,
     grants,
     requests: answers.length,
-    faults,
+    faults: faults.map((fault, index) => ({
+      ...fault,
+      seconds503: outcomes[index]!.seconds503.length,
+      longestUnavailableMs: outcomes[index]!.longestUnavailableMs,
+    })),
     impacts,
     judgements,
     liveness,
@@ -193,6 +198,8 @@ async function main(): Promise<number> {
   const json = `${JSON.stringify(results, null, 2)}\n`;
   await fs.writeFile(path.join(RESULTS_DIR, `chaos-${topology.name}.json`), json);
   if (options.out) await fs.writeFile(options.out, json);
+  // Every request and hold, beside the processes' logs, to look into what a figure comes from.
+  await fs.writeFile(path.join(logDir, 'records.json'), JSON.stringify({ answers, holds }));
   return results.passed ? 0 : 1;
 }
 

@@ -7,6 +7,11 @@ import { DEFAULT_MAX_RENEWALS, PERMIT_START_DELAYS, PERMIT_WORKFLOW_TASK_TIMEOUT
 
 /** Pinned Temporal CLI release; the pip package and the go module use the same version number. */
 export const TEMPORAL_CLI_VERSION = '1.5.1';
+/**
+ * The Temporal server that CLI embeds (`go version -m` on it lists go.temporal.io/server), built from
+ * its Go module by `npm run cluster`, so the cluster runs the server the tests and the dev server run.
+ */
+export const TEMPORAL_SERVER_VERSION = '1.29.1';
 
 // z.coerce.boolean() turns "false" into true, so booleans are parsed explicitly.
 const booleanFromString = z
@@ -37,6 +42,17 @@ const resourceCapacitiesSchema = z
     }
     return capacities;
   });
+
+const DURATION_UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** "90m", "24h", "7d": a whole number with one unit (s, m, h or d), in milliseconds. */
+const durationSchema = (minMs: number, maxMs: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+[smhd]$/, 'must be a whole number with a unit s, m, h or d, such as 24h or 7d')
+    .transform((text) => Number(text.slice(0, -1)) * DURATION_UNIT_MS[text.slice(-1) as keyof typeof DURATION_UNIT_MS])
+    .pipe(z.number().min(minMs, `must be at least ${minMs / 1000} s`).max(maxMs, `must be at most ${maxMs / 86_400_000} days`));
 
 /** True for an address only this machine can reach. */
 export function isLoopbackHost(host: string): boolean {
@@ -75,6 +91,11 @@ export const EnvSchema = z
     TEMPORAL_DEV_PORT: int(1, 65535).default(7233),
     TEMPORAL_DEV_UI_PORT: int(0, 65535).default(8233),
     TEMPORAL_DEV_READY_TIMEOUT_MS: int(1_000, 600_000).default(60_000),
+    WORKFLOW_BUNDLE_DIR: optionalString,
+    WORKER_CACHED_PERMITS: int(2, 1_000_000).optional(),
+    // The embedded server's namespace retention; the server may refuse short ones (1h is the least
+    // Temporal Server 1.29 accepts), and start-up then stops saying so.
+    PERMIT_RETENTION: durationSchema(1_000, 3_650 * 86_400_000).default(86_400_000),
 
     DEFAULT_LEASE_MS: int(1_000, 86_400_000).default(30_000),
     MAX_LEASE_MS: int(1_000, 86_400_000).default(3_600_000),
@@ -185,7 +206,13 @@ export interface Config {
     port: number;
     uiPort: number;
     readyTimeoutMs: number;
+    /** How long the embedded server keeps a closed permit's run (PERMIT_RETENTION). */
+    retentionMs: number;
   };
+  /** Permit runs the worker keeps in memory between tasks; undefined: the SDK's default (from the heap limit). */
+  workerCachedPermits: number | undefined;
+  /** Where the worker's workflow bundles are cached by content; undefined: beside the code (see workflow-bundle.ts). */
+  workflowBundleDir: string | undefined;
   limits: {
     defaultLeaseMs: number;
     maxLeaseMs: number;
@@ -291,7 +318,10 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       port: env.TEMPORAL_DEV_PORT,
       uiPort: env.TEMPORAL_DEV_UI_PORT,
       readyTimeoutMs: env.TEMPORAL_DEV_READY_TIMEOUT_MS,
+      retentionMs: env.PERMIT_RETENTION,
     },
+    workerCachedPermits: env.WORKER_CACHED_PERMITS,
+    workflowBundleDir: env.WORKFLOW_BUNDLE_DIR === undefined ? undefined : path.resolve(env.WORKFLOW_BUNDLE_DIR),
     limits: {
       defaultLeaseMs: env.DEFAULT_LEASE_MS,
       maxLeaseMs: env.MAX_LEASE_MS,

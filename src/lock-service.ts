@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import { Client, Connection } from '@temporalio/client';
-import type { WorkflowBundleOption } from '@temporalio/worker';
+import type { NativeConnection, Worker, WorkflowBundleOption } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { KeyRing } from './auth/api-keys.js';
@@ -15,7 +15,8 @@ import { temporalConnectionOptions } from './temporal/connection-options.js';
 import { DrainableRetries } from './temporal/drainable-retries.js';
 import { startDevServer, type DevServer } from './temporal/dev-server.js';
 import { provisionTemporalCli } from './temporal/provision-cli.js';
-import { bundlePermitWorkflows, createPermitWorker, installTemporalRuntime } from './temporal/worker.js';
+import { createPermitWorker, installTemporalRuntime } from './temporal/worker.js';
+import { defaultBundleCacheDir, loadWorkflowBundle } from './temporal/workflow-bundle.js';
 
 export interface LockServiceOptions {
   /** Listen on config.host:config.port; tests leave it off and use inject(). */
@@ -66,6 +67,14 @@ async function phase(log: Logger, name: string, timeoutMs: number, work: () => P
  * SERVICE_ROLE says, runs the worker, builds the API, or both; every role serves health, readiness and metrics.
  */
 export async function startLockService(config: Config, log: Logger, options: LockServiceOptions = {}): Promise<LockService> {
+  // Milliseconds since the process started at each step, logged once listening: what a restart waits on.
+  const startup: Record<string, number> = {};
+  const mark = (step: string) => {
+    startup[step] = Math.round(performance.now());
+  };
+  mark('modulesLoaded');
+  // Settled before any cleanup runs, so a failed start never tears down around a worker still being made.
+  let workerReady: Promise<void> = Promise.resolve();
   const cleanups: Array<{ name: string; run: () => Promise<unknown> }> = [];
   const cleanUp = async (timeoutMs: number) => {
     for (const cleanup of cleanups.reverse()) await phase(log, cleanup.name, timeoutMs, cleanup.run);
@@ -95,6 +104,19 @@ export async function startLockService(config: Config, log: Logger, options: Loc
       ? { cert: await fs.readFile(config.http.tlsCertPath), key: await fs.readFile(config.http.tlsKeyPath) }
       : undefined;
 
+    // Begun now, so a bundle not yet cached is made while the embedded server starts.
+    const bundleLoad: Promise<WorkflowBundleOption> | undefined =
+      config.role === 'api'
+        ? undefined
+        : options.workflowBundle
+          ? Promise.resolve(options.workflowBundle)
+          : loadWorkflowBundle(log, {
+              withExamples: options.withExampleWorkflows,
+              cacheDir: config.workflowBundleDir ?? defaultBundleCacheDir(),
+            }).then((loaded) => loaded.bundle);
+    // Awaited below, unless start-up fails first; that failure is the one to report.
+    bundleLoad?.catch(() => undefined);
+
     let address = config.temporal.address;
     let devServer: DevServer | undefined;
     if (!address) {
@@ -106,9 +128,11 @@ export async function startLockService(config: Config, log: Logger, options: Loc
         uiPort: config.devServer.uiPort,
         namespace: config.temporal.namespace,
         readyTimeoutMs: config.devServer.readyTimeoutMs,
+        retentionMs: config.devServer.retentionMs,
         log,
       });
       address = devServer.address;
+      mark('devServerReady');
       cleanups.push({ name: 'stop embedded Temporal dev server', run: devServer.stop });
     }
 
@@ -128,6 +152,7 @@ export async function startLockService(config: Config, log: Logger, options: Loc
       },
     });
     const client = new Client({ connection, namespace: config.temporal.namespace });
+    mark('temporalConnected');
 
     const metrics = new Metrics();
     // Waiters park long-polls on slots, and capacity records are followed by long-polls; a connection
@@ -153,33 +178,55 @@ export async function startLockService(config: Config, log: Logger, options: Loc
       // The SDK's native runtime serves workers only, and shuts down once the last one is gone; an
       // API replica never creates it, which would otherwise outlive stop() and hold the process open.
       installTemporalRuntime(log);
-      const workflowBundle = options.workflowBundle ?? (await bundlePermitWorkflows(log, { withExamples: options.withExampleWorkflows }));
-      const { worker, connection: workerConnection } = await createPermitWorker({
-        connectionOptions,
-        namespace: config.temporal.namespace,
-        taskQueue: config.temporal.taskQueue,
-        workflowBundle,
-        activities: createCapacityActivities(permitService.capacities, permitService.fencingSeqs),
-      });
-      cleanups.push({ name: 'close worker connection', run: () => workerConnection.close() });
-      if (config.permitStart.eager) {
-        // Eager starts must go through the worker's own connection: the SDK hands the first workflow
-        // task in the start's answer to the workers of the connection that sent it.
-        permitService.useEagerStarts(new EagerStarter({ connection: workerConnection, namespace: config.temporal.namespace }));
-      }
-      const workerRun = worker.run().catch((error: unknown) => {
-        log.fatal({ err: error }, 'Temporal worker stopped with an error');
-        options.onFatal?.(error);
-      });
+      // Registered now, so they run in their place at shutdown (after HTTP, before the connections)
+      // although the worker is created while the HTTP app is built.
+      let worker: Worker | undefined;
+      let workerConnection: NativeConnection | undefined;
+      let workerRun: Promise<void> | undefined;
+      cleanups.push({ name: 'close worker connection', run: async () => workerConnection?.close() });
       cleanups.push({
         name: 'shut down Temporal worker',
         run: async () => {
-          if (worker.getState() === 'RUNNING') worker.shutdown();
+          if (worker?.getState() === 'RUNNING') worker.shutdown();
           await workerRun;
         },
       });
-      workerState = () => worker.getState();
-      log.info({ taskQueue: config.temporal.taskQueue }, 'Temporal worker running');
+      const startWorker = async () => {
+        const workflowBundle = await bundleLoad!;
+        mark('workflowBundleReady');
+        const created = await createPermitWorker({
+          connectionOptions,
+          namespace: config.temporal.namespace,
+          taskQueue: config.temporal.taskQueue,
+          workflowBundle,
+          maxCachedWorkflows: config.workerCachedPermits,
+          activities: createCapacityActivities(permitService.capacities, permitService.fencingSeqs),
+        });
+        worker = created.worker;
+        workerConnection = created.connection;
+        if (config.permitStart.eager) {
+          // Eager starts must go through the worker's own connection: the SDK hands the first workflow
+          // task in the start's answer to the workers of the connection that sent it.
+          permitService.useEagerStarts(new EagerStarter({ connection: created.connection, namespace: config.temporal.namespace }));
+        }
+        workerRun = created.worker.run().catch((error: unknown) => {
+          log.fatal({ err: error }, 'Temporal worker stopped with an error');
+          options.onFatal?.(error);
+        });
+        workerState = () => created.worker.getState();
+        metrics.observeWorkerCache(() => created.worker.getStatus().numCachedWorkflows);
+        mark('workerRunning');
+        // Each cached run costs about 0.3 MB; a run not cached is replayed from its history at its next
+        // task (README, Performance), so the bound is logged where an operator can see it.
+        log.info({ taskQueue: config.temporal.taskQueue, maxCachedWorkflows: created.worker.options.maxCachedWorkflows }, 'Temporal worker running');
+      };
+      // The worker loads its bundle into a thread of its own while this thread builds the HTTP app: a
+      // start waits on the longer of the two, not on both. The bundle is read first, so the worker's
+      // thread is under way before the app's synchronous work holds this thread.
+      await bundleLoad;
+      workerReady = startWorker();
+      // Awaited once the HTTP app is up; until then a failure must not count as unhandled.
+      workerReady.catch(() => undefined);
     } else {
       log.info(
         { taskQueue: config.temporal.taskQueue },
@@ -189,7 +236,7 @@ export async function startLockService(config: Config, log: Logger, options: Loc
 
     const rpc = new TemporalRpc(client, config.temporal.rpcTimeoutMs);
     let accepting = true;
-    const app = await buildApp({
+    const building = buildApp({
       permits,
       metrics,
       limits: config.limits,
@@ -202,18 +249,34 @@ export async function startLockService(config: Config, log: Logger, options: Loc
         role: config.role,
         accepting: () => accepting,
         temporalReachable: () => rpc.reachable(),
-        workerState,
+        workerState: () => workerState(),
       },
+    }).then((built) => {
+      mark('httpAppBuilt');
+      return built;
     });
+    const app = await building;
     cleanups.push({ name: 'close HTTP server (in-flight requests finish)', run: () => app.close() });
     cleanups.push({ name: 'stop waiting acquires and background calls', run: () => permitService.close() });
 
+    // Listening before the worker runs: a restarted replica takes connections (its readiness says
+    // 503 until the worker runs) instead of refusing them. Acquires and releases need no worker here;
+    // a renewal waits for one, this one a moment later.
     let url: string | undefined;
     if (options.listen) {
       url = await app.listen({ port: config.port, host: config.host });
-      log.info({ url, role: config.role, docs: permits ? `${url}/docs` : undefined, temporalUi: devServer?.uiUrl }, 'lock service listening');
+      mark('accepting');
+      log.info({ url }, 'accepting connections; ready once the worker runs');
     } else {
       await app.ready();
+    }
+    await workerReady;
+    if (options.listen) {
+      mark('ready');
+      log.info(
+        { url, role: config.role, docs: permits ? `${url}/docs` : undefined, temporalUi: devServer?.uiUrl, startupMsSinceProcessStart: startup },
+        'lock service listening',
+      );
     }
 
     let stopping: Promise<void> | undefined;
@@ -232,6 +295,7 @@ export async function startLockService(config: Config, log: Logger, options: Loc
       : undefined;
     return { app, permits, client, temporalAddress: address, url, reloadKeys, stop };
   } catch (error) {
+    await workerReady.catch(() => undefined);
     await cleanUp(config.shutdownTimeoutMs);
     throw error;
   }

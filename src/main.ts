@@ -4,6 +4,7 @@ import { ApiKeysFileError } from './auth/api-keys.js';
 import { ConfigError, describeConfig, loadConfig } from './config.js';
 import { startLockService, type LockService } from './lock-service.js';
 import { createLogger } from './logger.js';
+import { RetentionRefusedError } from './temporal/namespace-retention.js';
 import { onStopSignals, SIGNAL_COPY_WINDOW_MS, STOP_SIGNALS, type StopSignal } from './stop-signals.js';
 
 let config;
@@ -83,6 +84,11 @@ try {
   });
   service = await starting;
 } catch (error) {
+  if (error instanceof RetentionRefusedError) {
+    log.fatal({ problem: error.message }, 'lock service failed to start: the embedded Temporal server refused PERMIT_RETENTION');
+    process.stderr.write(`${error.message}\n`);
+    process.exit(2);
+  }
   if (error instanceof ApiKeysFileError) {
     // The message names the entry and the field, never a key.
     log.fatal({ problem: error.message }, 'lock service failed to start: the API key file cannot be used');

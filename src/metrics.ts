@@ -72,9 +72,18 @@ export class Metrics {
   readonly waitPasses = new Counter({
     name: 'lock_wait_passes_total',
     help:
-      'Slot search passes made for waiters, by what prompted them (freed: a slot was seen freed; probe: periodic; ' +
-      'lease_end: a held slot passed its known lease end plus the grace)',
+      'Slot search passes made for waiters, by what prompted them (freed: a slot was seen freed; closed: visibility listed ' +
+      'slots whose runs closed; probe: periodic; lease_end: a held slot passed its known lease end plus the grace)',
     labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly closedRunLooks = new Counter({
+    name: 'lock_wait_closed_run_looks_total',
+    help:
+      'Looks in Temporal visibility for permit runs that closed on the resources waited on here, one per interval for all of them, ' +
+      'by result (found: it hinted at least one slot; none; error: visibility did not answer, the probe goes on alone)',
+    labelNames: ['result'] as const,
     registers: [this.registry],
   });
 
@@ -123,6 +132,24 @@ export class Metrics {
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
+
+  private readCachedWorkflows: (() => number) | undefined;
+
+  readonly workerCachedWorkflows = new Gauge({
+    name: 'lock_worker_cached_workflows',
+    help:
+      "Permit runs in this replica's worker cache (at most WORKER_CACHED_PERMITS); a run not cached is replayed from its " +
+      'history when it next has work (a renewal, its lease end)',
+    registers: [this.registry],
+    collect: () => {
+      if (this.readCachedWorkflows) this.workerCachedWorkflows.set(this.readCachedWorkflows());
+    },
+  });
+
+  /** Reads the worker's cache size at each scrape; replicas without a worker never call it. */
+  observeWorkerCache(read: () => number): void {
+    this.readCachedWorkflows = read;
+  }
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });

@@ -1,5 +1,5 @@
 // `npm test`: starts one real Temporal dev server (provisioned like `npm start` does), bundles the
-// workflow code once, then runs every test file against them with node's test runner.
+// workflow code once (or takes it from the bundle cache), then runs every test file against them with node's test runner.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -8,7 +8,7 @@ import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { startDevServer } from '../src/temporal/dev-server.js';
 import { provisionTemporalCli } from '../src/temporal/provision-cli.js';
-import { bundlePermitWorkflows } from '../src/temporal/worker.js';
+import { defaultBundleCacheDir, loadWorkflowBundle } from '../src/temporal/workflow-bundle.js';
 import { freePort } from './helpers/process.js';
 
 async function testFiles(args: string[]): Promise<string[]> {
@@ -36,9 +36,11 @@ const server = await startDevServer({
 
 let exitCode: number;
 try {
-  const bundle = await bundlePermitWorkflows(log, { withExamples: true });
+  // The services the tests start take this file instead of bundling (or reading the cache) each time.
+  const loaded = await loadWorkflowBundle(log, { withExamples: true, cacheDir: config.workflowBundleDir ?? defaultBundleCacheDir() });
+  // A copy of its own: the cache may prune its file while the tests run.
   const bundlePath = path.join(workDir, 'workflow-bundle.js');
-  await fs.writeFile(bundlePath, bundle.code);
+  await fs.writeFile(bundlePath, loaded.bundle.code);
   const files = await testFiles(process.argv.slice(2));
   log.info({ files: files.length, temporal: server.address }, 'running tests');
   const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {

@@ -109,13 +109,13 @@ const SETTLE_TIMEOUT_MS = 60_000;
  * occupancy. Waits until the newest fills' first task has completed (history has WorkflowTaskCompleted).
  * A run whose first task waits for its start delay (PERMIT_START_DELAY=lease) leaves no backlog.
  */
-async function untilWorkerCaughtUp(phase: string, temporal: Client, newest: HttpHeldLock[]): Promise<number> {
+export async function untilWorkerCaughtUp(phase: string, temporal: Client, newest: HttpHeldLock[], timeoutMs = SETTLE_TIMEOUT_MS): Promise<number> {
   const shown = progress(phase, newest.length, 'permits past their first workflow task');
   const started = performance.now();
   for (const held of newest) {
     const handle = temporal.workflow.getHandle(held.workflowId, held.runId);
     while (!firstTaskDoneOrDeferred(await handle.describe())) {
-      if (performance.now() - started > SETTLE_TIMEOUT_MS) throw new Error(`${phase}: the worker did not catch up in ${SETTLE_TIMEOUT_MS} ms`);
+      if (performance.now() - started > timeoutMs) throw new Error(`${phase}: the worker did not catch up in ${timeoutMs} ms`);
       await sleep(50);
     }
     shown.tick();

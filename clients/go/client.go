@@ -10,13 +10,17 @@ package lockclient
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +42,7 @@ type Client struct {
 	url               string
 	apiKey            string
 	http              *http.Client
+	caFile            *string
 	timeout           time.Duration
 	maxWaitPerRequest time.Duration
 }
@@ -45,10 +50,17 @@ type Client struct {
 // ClientOption configures New.
 type ClientOption func(*Client)
 
-// WithAPIKey sends `authorization: Bearer <key>` for a gateway in front of the service.
+// WithAPIKey sends `authorization: Bearer <key>`; a service with API_KEYS_FILE refuses requests
+// without a key it knows (CodeUnauthorized) and a key's requests outside its prefixes (CodeForbidden).
 func WithAPIKey(key string) ClientOption { return func(c *Client) { c.apiKey = key } }
 
-// WithHTTPClient uses this http.Client (a proxy, TLS settings, instrumentation); its Timeout should be 0.
+// WithCAFile trusts the CA certificates in this PEM file, and only them, for an https:// service
+// whose certificate the system does not trust. Without it, New uses the file named by the
+// environment variable PERMIT_CA_FILE, as the permit command does, when that is set.
+func WithCAFile(path string) ClientOption { return func(c *Client) { c.caFile = &path } }
+
+// WithHTTPClient uses this http.Client (a proxy, TLS settings, instrumentation); its Timeout should
+// be 0. PERMIT_CA_FILE is then not read; WithCAFile cannot be combined with it.
 func WithHTTPClient(client *http.Client) ClientOption { return func(c *Client) { c.http = client } }
 
 // WithTimeout bounds one request, not counting the time an acquire waits on the service; default 10 s.
@@ -60,7 +72,8 @@ func WithMaxWaitPerRequest(wait time.Duration) ClientOption {
 	return func(c *Client) { c.maxWaitPerRequest = wait }
 }
 
-// New makes a client of the service at baseURL, e.g. http://127.0.0.1:8080.
+// New makes a client of the service at baseURL, e.g. http://127.0.0.1:8080. It fails when the CA
+// file (WithCAFile, or PERMIT_CA_FILE) cannot be read or holds no PEM certificate.
 func New(baseURL string, options ...ClientOption) (*Client, error) {
 	parsed, err := url.Parse(baseURL)
 	if err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" {
@@ -72,14 +85,50 @@ func New(baseURL string, options ...ClientOption) (*Client, error) {
 	}
 	c := &Client{
 		url:               strings.TrimRight(baseURL, "/"),
-		http:              http.DefaultClient,
 		timeout:           defaultTimeout,
 		maxWaitPerRequest: defaultMaxWaitPerRequest,
 	}
 	for _, option := range options {
 		option(c)
 	}
+	if c.http != nil {
+		if c.caFile != nil {
+			return nil, errors.New("caFile: give WithCAFile or WithHTTPClient, not both")
+		}
+		return c, nil
+	}
+	caFile, option := os.Getenv("PERMIT_CA_FILE"), "PERMIT_CA_FILE"
+	if c.caFile != nil {
+		caFile, option = *c.caFile, "caFile"
+	}
+	if caFile == "" {
+		c.http = http.DefaultClient
+		return c, nil
+	}
+	trusting, err := clientTrusting(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", option, err)
+	}
+	c.http = trusting
 	return c, nil
+}
+
+// clientTrusting is an http.Client that trusts only the CA certificates of a PEM file.
+func clientTrusting(caFile string) (*http.Client, error) {
+	pem, err := os.ReadFile(caFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s does not exist", caFile)
+	}
+	if err != nil {
+		return nil, err
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: transport}, nil
 }
 
 // URL is the service's base URL.

@@ -123,6 +123,45 @@ func TestACancelledWaitingAcquireReturnsTheContextErrorAndLeavesNoPermitBehind(t
 	}
 }
 
+func TestAnHTTPSServiceIsTrustedThroughWithCAFileOrPermitCAFileAndNotWithoutEither(t *testing.T) {
+	secure, ok := furtherServices(t)["secure"]
+	if !ok {
+		t.Skip("LOCK_CONFORMANCE_SERVICES has no secure service: `npm test` starts one")
+	}
+	key := lockclient.WithAPIKey(secure.Keys["client-a"])
+	resource := "conf-" + uniqueResource(t)
+	holders := func(options ...lockclient.ClientOption) error {
+		client, err := lockclient.New(secure.URL, append(options, key)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = client.Holders(context.Background(), resource, 0)
+		return err
+	}
+
+	t.Setenv("PERMIT_CA_FILE", "")
+	var unreachable *lockclient.UnreachableError
+	if err := holders(); !errors.As(err, &unreachable) || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("without the CA: %v", err)
+	}
+	t.Setenv("PERMIT_CA_FILE", secure.CAFile)
+	if err := holders(); err != nil {
+		t.Fatalf("with PERMIT_CA_FILE: %v", err)
+	}
+	// WithCAFile is used instead of the environment's file.
+	t.Setenv("PERMIT_CA_FILE", "/nonexistent/ca.pem")
+	if err := holders(lockclient.WithCAFile(secure.CAFile)); err != nil {
+		t.Fatalf("with WithCAFile: %v", err)
+	}
+	if _, err := lockclient.New(secure.URL); err == nil || err.Error() != "PERMIT_CA_FILE: /nonexistent/ca.pem does not exist" {
+		t.Fatalf("a missing PERMIT_CA_FILE: %v", err)
+	}
+	if _, err := lockclient.New(secure.URL, lockclient.WithCAFile("/nonexistent/other.pem")); err == nil ||
+		err.Error() != "caFile: /nonexistent/other.pem does not exist" {
+		t.Fatalf("a missing WithCAFile: %v", err)
+	}
+}
+
 func TestAURLWithCredentialsIsRefused(t *testing.T) {
 	if _, err := lockclient.New("http://user:secret@127.0.0.1:8080"); err == nil || strings.Contains(err.Error(), "secret") {
 		t.Fatalf("New returned %v", err)

@@ -27,11 +27,88 @@ import (
 type scenario struct {
 	Name    string           `json:"name"`
 	Needs   string           `json:"needs"`
-	Pending string           `json:"pending"`
+	Service string           `json:"service"`
+	Key     string           `json:"key"`
 	Steps   []map[string]any `json:"steps"`
 }
 
+// service is one of the further services of scenarios.json, as LOCK_CONFORMANCE_SERVICES hands it over.
+type service struct {
+	URL    string            `json:"url"`
+	CAFile string            `json:"caFile"`
+	Keys   map[string]string `json:"keys"`
+}
+
+// unknownKey is what a step sends for a key name its service does not have.
+const unknownKey = "lsk_unknown-to-this-service"
+
 var errWorkFailed = errors.New("the work failed")
+
+// sentinels are the errors.Is targets errors.json names, one per error code.
+var sentinels = map[string]error{
+	"ErrInvalidRequest": lockclient.ErrInvalidRequest, "ErrUnauthorized": lockclient.ErrUnauthorized,
+	"ErrForbidden": lockclient.ErrForbidden, "ErrRateLimited": lockclient.ErrRateLimited,
+	"ErrHeadersTooLarge": lockclient.ErrHeadersTooLarge, "ErrNotFound": lockclient.ErrNotFound,
+	"ErrMethodNotAllowed": lockclient.ErrMethodNotAllowed, "ErrPayloadTooLarge": lockclient.ErrPayloadTooLarge,
+	"ErrUnsupportedMediaType": lockclient.ErrUnsupportedMediaType, "ErrPermitNotFound": lockclient.ErrPermitNotFound,
+	"ErrPermitEnded": lockclient.ErrPermitEnded, "ErrResourceBusy": lockclient.ErrResourceBusy,
+	"ErrCapacityConflict": lockclient.ErrCapacityConflict, "ErrMaxHoldExceeded": lockclient.ErrMaxHoldExceeded,
+	"ErrRenewalLimit": lockclient.ErrRenewalLimit, "ErrTemporalUnavailable": lockclient.ErrTemporalUnavailable,
+	"ErrShuttingDown": lockclient.ErrShuttingDown, "ErrTooManyWaiters": lockclient.ErrTooManyWaiters,
+	"ErrInternalError": lockclient.ErrInternalError,
+}
+
+// errorEntry is one error code of ../conformance/errors.json.
+type errorEntry struct {
+	Code       string `json:"code"`
+	Status     []int  `json:"status"`
+	RetryAfter bool   `json:"retryAfter"`
+	Retryable  bool   `json:"retryable"`
+	PermitGone bool   `json:"permitGone"`
+	KeyRefused bool   `json:"keyRefused"`
+	State      string `json:"state"`
+	Capacity   *int   `json:"capacity"`
+	Go         string `json:"go"`
+}
+
+func loadErrorEntries(t *testing.T) []errorEntry {
+	data, err := os.ReadFile("../conformance/errors.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Errors []errorEntry `json:"errors"`
+	}
+	if err := json.Unmarshal(data, &file); err != nil {
+		t.Fatal(err)
+	}
+	return file.Errors
+}
+
+// sentinelOf is the errors.Is target of an error code, as errors.json names it.
+func sentinelOf(t *testing.T, code string) error {
+	for _, entry := range loadErrorEntries(t) {
+		if entry.Code == code {
+			if sentinel, ok := sentinels[entry.Go]; ok {
+				return sentinel
+			}
+			t.Fatalf("errors.json names %s for %s, which this test does not know", entry.Go, code)
+		}
+	}
+	t.Fatalf("errors.json does not list %s", code)
+	return nil
+}
+
+// furtherServices are the services of LOCK_CONFORMANCE_SERVICES, by name.
+func furtherServices(t *testing.T) map[string]service {
+	services := map[string]service{}
+	if text := os.Getenv("LOCK_CONFORMANCE_SERVICES"); text != "" {
+		if err := json.Unmarshal([]byte(text), &services); err != nil {
+			t.Fatalf("LOCK_CONFORMANCE_SERVICES: %v", err)
+		}
+	}
+	return services
+}
 
 func serviceURL(t *testing.T) string {
 	url := os.Getenv("LOCK_SERVICE_URL")
@@ -58,20 +135,32 @@ func loadScenarios(t *testing.T) []scenario {
 func TestConformance(t *testing.T) {
 	url := serviceURL(t)
 	control := os.Getenv("LOCK_CONFORMANCE_CONTROL_URL")
+	services := furtherServices(t)
 	for _, sc := range loadScenarios(t) {
 		sc := sc
 		t.Run(sc.Name, func(t *testing.T) {
-			if sc.Pending != "" {
-				t.Skip("pending: " + sc.Pending)
+			if sc.Needs != "" && control == "" {
+				t.Skipf("needs LOCK_CONFORMANCE_CONTROL_URL (the harness's control of the %s)", sc.Needs)
 			}
-			if sc.Needs == "network" && control == "" {
-				t.Skip("needs LOCK_CONFORMANCE_CONTROL_URL (the fault proxy's control)")
+			target := service{URL: url}
+			if sc.Service != "" {
+				var ok bool
+				if target, ok = services[sc.Service]; !ok {
+					t.Skipf("needs the service %q in LOCK_CONFORMANCE_SERVICES", sc.Service)
+				}
 			}
-			r := &runner{t: t, url: url, control: control, resources: map[string]string{}, saved: map[string]*lockclient.Permit{},
-				background: map[string]chan acquired{}, holds: map[string]*hold{}}
+			r := &runner{t: t, url: url, service: target, scenarioService: sc.Service, key: sc.Key, control: control, resources: map[string]string{},
+				saved: map[string]*lockclient.Permit{}, background: map[string]chan acquired{}, holds: map[string]*hold{}}
 			r.network(map[string]any{"delayMs": 0, "stalled": false})
 			defer r.network(map[string]any{"delayMs": 0, "stalled": false})
 			defer r.endAllHolds()
+			// A scenario that removes keys puts them back even when it fails, so later scenarios have them.
+			for _, step := range sc.Steps {
+				if step["do"] == "keys" {
+					defer r.keys(sc.Service, []any{})
+					break
+				}
+			}
 			for index, step := range sc.Steps {
 				r.step(fmt.Sprintf("step %d (%s)", index+1, step["do"]), step)
 			}
@@ -95,18 +184,22 @@ type hold struct {
 }
 
 type runner struct {
-	t          *testing.T
-	url        string
-	control    string
-	resources  map[string]string
-	saved      map[string]*lockclient.Permit
-	background map[string]chan acquired
-	holds      map[string]*hold
-	stalledAt  time.Time
+	t               *testing.T
+	url             string  // the service behind the fault proxy, for its metrics
+	service         service // the service the scenario runs against
+	scenarioService string  // its name in scenarios.json, or "" for the one behind the fault proxy
+	key             string  // the scenario's key, unless a step names another
+	control         string
+	resources       map[string]string
+	saved           map[string]*lockclient.Permit
+	background      map[string]chan acquired
+	holds           map[string]*hold
+	stalledAt       time.Time
 }
 
+// client is the client a step talks through: its service, key, CA file and timeout.
 func (r *runner) client(step map[string]any) *lockclient.Client {
-	url := r.url
+	url := r.service.URL
 	if step["via"] == "closedPort" {
 		listener, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -119,7 +212,22 @@ func (r *runner) client(step map[string]any) *lockclient.Client {
 	if ms, ok := step["timeoutMs"].(float64); ok {
 		timeout = time.Duration(ms) * time.Millisecond
 	}
-	client, err := lockclient.New(url, lockclient.WithTimeout(timeout))
+	options := []lockclient.ClientOption{lockclient.WithTimeout(timeout)}
+	keyName := r.key
+	if name, ok := step["key"]; ok {
+		keyName, _ = name.(string) // null: no key
+	}
+	if keyName != "" {
+		key, ok := r.service.Keys[keyName]
+		if !ok {
+			key = unknownKey
+		}
+		options = append(options, lockclient.WithAPIKey(key))
+	}
+	if r.service.CAFile != "" && step["caFile"] != false {
+		options = append(options, lockclient.WithCAFile(r.service.CAFile))
+	}
+	client, err := lockclient.New(url, options...)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -138,15 +246,23 @@ func (r *runner) resource(name string) string {
 	return r.resources[name]
 }
 
+// named is a saved permit, or the permit of a hold.
+func (r *runner) named(name string) *lockclient.Permit {
+	if h, ok := r.holds[name]; ok {
+		return &h.permit
+	}
+	if permit, ok := r.saved[name]; ok {
+		return permit
+	}
+	r.t.Fatalf("no permit saved as %q", name)
+	return nil
+}
+
 func (r *runner) runID(step map[string]any) string {
 	if id, ok := step["runId"].(string); ok {
 		return id
 	}
-	name := step["permit"].(string)
-	if h, ok := r.holds[name]; ok {
-		return h.permit.RunID
-	}
-	return r.saved[name].RunID
+	return r.named(step["permit"].(string)).RunID
 }
 
 func millis(step map[string]any, key string) time.Duration {
@@ -174,6 +290,22 @@ func (r *runner) network(change map[string]any) {
 	response.Body.Close()
 	if response.StatusCode != http.StatusNoContent {
 		r.t.Fatalf("network control answered %d", response.StatusCode)
+	}
+}
+
+// keys has the harness rewrite the service's key file without those keys; it answers once the service refuses them.
+func (r *runner) keys(service string, without []any) {
+	body, _ := json.Marshal(map[string]any{"service": service, "without": without})
+	client := http.Client{Timeout: 30 * time.Second}
+	response, err := client.Post(r.control+"/keys", "application/json", bytes.NewReader(body))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer response.Body.Close()
+	if response.StatusCode != http.StatusNoContent {
+		var text bytes.Buffer
+		_, _ = text.ReadFrom(response.Body)
+		r.t.Fatalf("keys control answered %d: %s", response.StatusCode, text.String())
 	}
 }
 
@@ -254,6 +386,12 @@ func (r *runner) step(where string, step map[string]any) {
 		if step["stalled"] == true {
 			r.stalledAt = time.Now()
 		}
+	case "keys":
+		if r.scenarioService == "" {
+			t.Fatalf("%s: a keys step needs the scenario's service", where)
+		}
+		without, _ := step["without"].([]any)
+		r.keys(r.scenarioService, without)
 	case "hold":
 		err = r.hold(where, step)
 	case "untilLost":
@@ -373,9 +511,12 @@ func checkError(t *testing.T, where string, err error, expected map[string]any) 
 		t.Fatalf("%s: expected a *ServiceError, got %T %v", where, err, err)
 	}
 	if code, ok := expected["code"].(string); ok {
-		if service.Code != code || !errors.Is(err, &lockclient.ServiceError{Code: code}) {
+		if service.Code != code || !errors.Is(err, sentinelOf(t, code)) {
 			t.Fatalf("%s: code %q, expected %q (%v)", where, service.Code, code, err)
 		}
+	}
+	if refused, ok := expected["keyRefused"].(bool); ok && service.KeyRefused() != refused {
+		t.Fatalf("%s: KeyRefused() is %v (%v)", where, service.KeyRefused(), err)
 	}
 	if status, ok := expected["status"].(float64); ok && service.Status != int(status) {
 		t.Fatalf("%s: status %d, expected %v", where, service.Status, status)
@@ -398,9 +539,16 @@ func (r *runner) checkResult(where string, result any, expected map[string]any, 
 	t := r.t
 	if held, ok := expected["held"].([]any); ok {
 		view := result.(*lockclient.ResourceView)
-		got, want := []string{}, []string{}
+		got, want, hidden := []string{}, []string{}, 0
 		for _, p := range view.Held {
-			got = append(got, p.RunID)
+			if p.RunID == "" {
+				hidden++
+			} else {
+				got = append(got, p.RunID)
+			}
+		}
+		if wantHidden, _ := expected["hidden"].(float64); hidden != int(wantHidden) {
+			t.Fatalf("%s: %d permit(s) shown without their token, expected %v", where, hidden, wantHidden)
 		}
 		for _, name := range held {
 			want = append(want, r.saved[name.(string)].RunID)
@@ -420,6 +568,15 @@ func (r *runner) checkResult(where string, result any, expected map[string]any, 
 		if extended := permit.ExpiresAt.Sub(previous.ExpiresAt); extended < millis(expected, "extendedByAtLeastMs") {
 			t.Fatalf("%s: extended by only %v", where, extended)
 		}
+	}
+	if expected["fencingSeq"] == true && permit.FencingSeq < 0 {
+		t.Fatalf("%s: FencingSeq %d", where, permit.FencingSeq)
+	}
+	if name, ok := expected["sameFencingSeq"].(string); ok && permit.FencingSeq != r.named(name).FencingSeq {
+		t.Fatalf("%s: FencingSeq %d, expected %d", where, permit.FencingSeq, r.named(name).FencingSeq)
+	}
+	if name, ok := expected["fencingSeqAbove"].(string); ok && permit.FencingSeq <= r.named(name).FencingSeq {
+		t.Fatalf("%s: FencingSeq %d is not above %d", where, permit.FencingSeq, r.named(name).FencingSeq)
 	}
 	if name, ok := expected["sameExpiresAt"].(string); ok && !permit.ExpiresAt.Equal(r.saved[name].ExpiresAt) {
 		t.Fatalf("%s: expiresAt %v, expected %v", where, permit.ExpiresAt, r.saved[name].ExpiresAt)

@@ -16,8 +16,12 @@ const (
 // Keeper keeps a permit alive: it renews it every RenewEvery (default a third of the lease), retries
 // failed renewals with back-off, and reports the permit lost (Lost, Err) when the service says it
 // has ended, or when no renewal has succeeded by the time the lease would end minus a safety margin
-// of max(200 ms, lease/10). Each lease is timed on the local clock from when its request was sent,
-// never from when the answer arrived, so the keeper never believes it ends later than the service does.
+// of max(200 ms, lease/10). A renewal the service refuses for good (CodeRenewalLimit,
+// CodeMaxHoldExceeded, or a refused key: ServiceError.KeyRefused) is not asked again: the permit stays
+// held until its lease runs out, and is reported lost (LostRenewalLimit, LostMaxHold, LostKeyRefused)
+// that margin before. Each lease is timed on the local
+// clock from when its request was sent, never from when the answer arrived, so the keeper never
+// believes it ends later than the service does.
 type Keeper struct {
 	client     *Client
 	lease      time.Duration
@@ -126,11 +130,14 @@ func (k *Keeper) armLostTimer() {
 			return // a renewal moved the lease and armed a newer timer
 		}
 		reason, detail := LostUnconfirmed, "no renewal succeeded before the lease would run out"
-		if k.refusal != nil {
+		switch {
+		case k.refusal == nil:
+		case k.refusal.KeyRefused():
+			reason, detail = LostKeyRefused, fmt.Sprintf("the service refuses the API key (%s) and the lease is running out", k.refusal.Message)
+		case k.refusal.Code == CodeRenewalLimit:
+			reason, detail = LostRenewalLimit, fmt.Sprintf("the service refuses renewals (%s) and the lease is running out", k.refusal.Message)
+		default:
 			reason, detail = LostMaxHold, fmt.Sprintf("the service refuses renewals (%s) and the lease is running out", k.refusal.Message)
-			if k.refusal.Code == CodeRenewalLimit {
-				reason = LostRenewalLimit
-			}
 		}
 		k.declareLost(&PermitLostError{RunID: k.permit.RunID, Reason: reason, Detail: detail})
 	})
@@ -193,7 +200,7 @@ func (k *Keeper) renewLoop(ctx context.Context) {
 			k.mu.Unlock()
 			return
 		case errors.As(err, &refusal) && !refusal.Retryable():
-			// max_hold_exceeded, renewal_limit, a lease it will not grant: asking again cannot help.
+			// max_hold_exceeded, renewal_limit, a refused key, a lease it will not grant: asking again cannot help.
 			k.mu.Lock()
 			k.refusal = refusal
 			k.armLostTimer()

@@ -3,14 +3,27 @@ package lockclient
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
+	"strconv"
 	"time"
 )
 
 // Permit is a permit as the service describes it. FencingToken equals RunID: pass it downstream
 // and compare it for equality.
+//
+// FencingSeq is the fencing number: larger for every later grant of the same slot (of the resource,
+// at capacity 1), so a store that refuses writes carrying a number lower than the highest it has
+// seen refuses a holder whose lease ran out. The service's numbers are int64 (Temporal's task IDs;
+// they fit PostgreSQL's bigint), sent as decimal strings only because JSON numbers lose precision
+// past 2^53: an int64 holds each one exactly and compares with < and >. An answer whose number is
+// not a decimal int64 is refused as CodeUnexpectedResponse.
+//
+// In a ResourceView, RunID and FencingToken are "" for permits the client's API key does not hold
+// (only the holder's key and admin keys see them).
 type Permit struct {
 	RunID        string
 	FencingToken string
+	FencingSeq   int64
 	WorkflowID   string
 	Resource     string
 	Slot         int
@@ -44,6 +57,7 @@ type ResourceView struct {
 type wirePermit struct {
 	RunID        *string `json:"runId"`
 	FencingToken *string `json:"fencingToken"`
+	FencingSeq   *string `json:"fencingSeq"`
 	WorkflowID   *string `json:"workflowId"`
 	Resource     *string `json:"resource"`
 	Slot         *int    `json:"slot"`
@@ -63,10 +77,22 @@ type wireResourceView struct {
 	Consistency *string      `json:"consistency"`
 }
 
-func (w *wirePermit) permit() (*Permit, error) {
-	if w.RunID == nil || w.FencingToken == nil || w.WorkflowID == nil || w.Resource == nil || w.Slot == nil ||
-		w.Capacity == nil || w.LeaseMs == nil || w.AcquiredAt == nil || w.ExpiresAt == nil {
+// fencingSeqPattern is the wire's fencing number: a decimal without sign or leading zeros.
+var fencingSeqPattern = regexp.MustCompile(`^(0|[1-9][0-9]{0,18})$`)
+
+// permit checks and converts a permit of an answer; viewed is for a resource view, where the token
+// is shown only to its holder's key.
+func (w *wirePermit) permit(viewed bool) (*Permit, error) {
+	if (!viewed && (w.RunID == nil || w.FencingToken == nil)) || w.FencingSeq == nil || w.WorkflowID == nil ||
+		w.Resource == nil || w.Slot == nil || w.Capacity == nil || w.LeaseMs == nil || w.AcquiredAt == nil || w.ExpiresAt == nil {
 		return nil, fmt.Errorf("a permit field is missing")
+	}
+	if !fencingSeqPattern.MatchString(*w.FencingSeq) {
+		return nil, fmt.Errorf("fencingSeq: %q is not a decimal integer", *w.FencingSeq)
+	}
+	fencingSeq, err := strconv.ParseInt(*w.FencingSeq, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("fencingSeq: %q is not an int64", *w.FencingSeq)
 	}
 	acquiredAt, err := time.Parse(time.RFC3339Nano, *w.AcquiredAt)
 	if err != nil {
@@ -77,15 +103,20 @@ func (w *wirePermit) permit() (*Permit, error) {
 		return nil, fmt.Errorf("expiresAt: %w", err)
 	}
 	p := &Permit{
-		RunID:        *w.RunID,
-		FencingToken: *w.FencingToken,
-		WorkflowID:   *w.WorkflowID,
-		Resource:     *w.Resource,
-		Slot:         *w.Slot,
-		Capacity:     *w.Capacity,
-		Lease:        time.Duration(*w.LeaseMs) * time.Millisecond,
-		AcquiredAt:   acquiredAt,
-		ExpiresAt:    expiresAt,
+		FencingSeq: fencingSeq,
+		WorkflowID: *w.WorkflowID,
+		Resource:   *w.Resource,
+		Slot:       *w.Slot,
+		Capacity:   *w.Capacity,
+		Lease:      time.Duration(*w.LeaseMs) * time.Millisecond,
+		AcquiredAt: acquiredAt,
+		ExpiresAt:  expiresAt,
+	}
+	if w.RunID != nil {
+		p.RunID = *w.RunID
+	}
+	if w.FencingToken != nil {
+		p.FencingToken = *w.FencingToken
 	}
 	if w.Holder != nil {
 		p.Holder = *w.Holder
@@ -104,7 +135,7 @@ func decodePermit(status int, body []byte) (*Permit, error) {
 	if err := json.Unmarshal(body, &w); err != nil {
 		return nil, unexpected(status, err.Error())
 	}
-	p, err := w.permit()
+	p, err := w.permit(false)
 	if err != nil {
 		return nil, unexpected(status, err.Error())
 	}
@@ -121,7 +152,7 @@ func decodeResourceView(status int, body []byte) (*ResourceView, error) {
 	}
 	view := &ResourceView{Resource: *w.Resource, Capacity: *w.Capacity, Consistency: *w.Consistency, Held: []Permit{}}
 	for _, held := range w.Held {
-		p, err := held.permit()
+		p, err := held.permit(true)
 		if err != nil {
 			return nil, unexpected(status, err.Error())
 		}

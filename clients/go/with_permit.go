@@ -13,7 +13,8 @@ const (
 
 type keeperKey struct{}
 
-// KeeperFrom returns the Keeper of the permit WithPermit holds for ctx (its Permit, HeldUntil), or nil.
+// KeeperFrom returns the Keeper of the permit WithPermit holds for ctx (its Permit, with its
+// FencingSeq for the store; HeldUntil), or nil.
 func KeeperFrom(ctx context.Context) *Keeper {
 	keeper, _ := ctx.Value(keeperKey{}).(*Keeper)
 	return keeper

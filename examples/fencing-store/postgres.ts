@@ -18,10 +18,23 @@ export interface Postgres {
   port: number;
   user: string;
   database: string;
-  /** The server's process id (the postmaster). */
-  pid: number;
+  /** The server's process id (the postmaster); a new one after restart(). */
+  readonly pid: number;
+  /** SIGKILL of the postmaster, as in a crash; its data stays. Resolves once it is gone. */
+  kill(): Promise<void>;
+  /** Starts the server again on the same data and port (crash recovery) and waits until it takes a session. */
+  restart(): Promise<void>;
   /** Stops the server (fast shutdown) and removes its data. */
   stop(): Promise<void>;
+}
+
+export interface PostgresOptions {
+  /** Default: a free loopback port. */
+  port?: number;
+  /** The superuser's name (trust authentication, no password). Default: postgres as root, else the OS user. */
+  user?: string;
+  /** Default 50. */
+  maxConnections?: number;
 }
 
 /** The directory of Debian's PostgreSQL binaries (the newest installed major version), or of `postgres` on PATH. */
@@ -80,12 +93,13 @@ async function untilAccepting(options: { host: string; port: number; user: strin
 }
 
 /** Creates a cluster in a new temp dir and starts it on a free port (or `port`). */
-export async function startPostgres(options: { port?: number } = {}): Promise<Postgres> {
+export async function startPostgres(options: PostgresOptions = {}): Promise<Postgres> {
   const bin = findPostgresBin();
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'fencing-store-pg-'));
   const dataDir = path.join(dir, 'data');
-  const user = process.getuid?.() === 0 ? 'postgres' : os.userInfo().username;
-  if (process.getuid?.() === 0) await run('chown', ['postgres:postgres', dir]);
+  const root = process.getuid?.() === 0;
+  const user = options.user ?? (root ? 'postgres' : os.userInfo().username);
+  if (root) await run('chown', ['postgres:postgres', dir]);
   const initdb = asServerUser(path.join(bin, 'initdb'), ['-D', dataDir, '-U', user, '--auth=trust', '--encoding=UTF8', '--no-locale']);
   try {
     await run(initdb.command, initdb.args);
@@ -97,41 +111,79 @@ export async function startPostgres(options: { port?: number } = {}): Promise<Po
   const port = options.port ?? (await freePort());
   // The socket directory is the temp dir, so the cluster touches nothing outside it; fsync stays on
   // (a store that loses accepted writes on a crash would prove nothing).
-  const server = asServerUser(path.join(bin, 'postgres'), ['-D', dataDir, '-h', host, '-p', String(port), '-k', dir, '-c', 'max_connections=50']);
-  // Under the repository's process supervisor: when this process dies, however it dies, the
-  // supervisor's pipe closes and it stops PostgreSQL, so no cluster outlives its store.
-  const supervised = await spawnSupervised(server.command, server.args, { graceMs: 10_000 });
-  let output = '';
-  const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-4_000);
-  };
-  supervised.supervisor.stdout!.on('data', keep);
-  supervised.supervisor.stderr!.on('data', keep);
+  const server = asServerUser(path.join(bin, 'postgres'), [
+    '-D', dataDir, '-h', host, '-p', String(port), '-k', dir, '-c', `max_connections=${options.maxConnections ?? 50}`,
+  ]);
   const removeAll = () => fsp.rm(dir, { recursive: true, force: true });
+
+  /** Starts the postmaster under the repository's supervisor and waits until it takes a session. */
+  const launch = async () => {
+    // Under the repository's process supervisor: when this process dies, however it dies, the
+    // supervisor's pipe closes and it stops PostgreSQL, so no cluster outlives its store.
+    const supervised = await spawnSupervised(server.command, server.args, { graceMs: 10_000 });
+    let output = '';
+    const keep = (chunk: Buffer) => {
+      output = (output + chunk.toString()).slice(-4_000);
+    };
+    supervised.supervisor.stdout!.on('data', keep);
+    supervised.supervisor.stderr!.on('data', keep);
+    try {
+      await untilAccepting({ host, port, user }, () => processRunning(supervised.pid), () => output);
+    } catch (error) {
+      await supervised.stop();
+      throw error;
+    }
+    // Through runuser, the postmaster is runuser's child; its pid file names it.
+    const pid = Number((await fsp.readFile(path.join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+    return { supervised, pid };
+  };
+
+  let current: Awaited<ReturnType<typeof launch>>;
   try {
-    await untilAccepting({ host, port, user }, () => processRunning(supervised.pid), () => output);
+    current = await launch();
   } catch (error) {
-    await supervised.stop();
     await removeAll();
     throw error;
   }
-  // Through runuser, the postmaster is runuser's child; its pid file names it.
-  const pid = Number((await fsp.readFile(path.join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
   let stopping: Promise<void> | undefined;
   return {
     host,
     port,
     user,
     database: 'postgres',
-    pid,
+    get pid() {
+      return current.pid;
+    },
+    kill: async () => {
+      try {
+        process.kill(current.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      await current.supervised.stop();
+    },
+    restart: async () => {
+      // The killed postmaster's backends notice its death and exit on their own; until the last one
+      // has, its shared memory is still in use and a new postmaster refuses to start: try again.
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        try {
+          current = await launch();
+          return;
+        } catch (error) {
+          if (Date.now() > deadline) throw error;
+          await delay(250);
+        }
+      }
+    },
     stop: () => {
       stopping ??= (async () => {
         try {
-          process.kill(pid, 'SIGINT'); // fast shutdown: sessions still open are ended
+          process.kill(current.pid, 'SIGINT'); // fast shutdown: sessions still open are ended
         } catch {
           // already gone
         }
-        await supervised.stop();
+        await current.supervised.stop();
         await removeAll();
       })();
       return stopping;

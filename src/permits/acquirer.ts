@@ -6,6 +6,7 @@ import type { PermitStartDelay } from '../temporal/messages.js';
 import { parsePermitWorkflowId, permitWorkflowId } from '../temporal/permit-id.js';
 import { CAPACITY_WITHDRAWN_REASON } from './close-reasons.js';
 import { CapacityRecords, anySlotHeldDirect } from './capacity-records.js';
+import { ClosedRunFeed, type ClosedPermitRun } from './closed-run-feed.js';
 import {
   DomainError,
   capacityConflict,
@@ -70,6 +71,18 @@ const ARRIVAL_PASS: CandidateLimits = { maxAttempts: 64, maxBusyRechecks: 16 };
 const FREED_PASS: CandidateLimits = { maxAttempts: 64, maxBusyRechecks: 0 };
 /** The periodic probe for slots freed where this replica could not see it; small, it runs while nothing frees. */
 const PROBE_PASS: CandidateLimits = { maxAttempts: 8, maxBusyRechecks: 8 };
+/**
+ * After visibility listed closes: only those slots. A listed slot may have been taken again since, and
+ * a miss must not set off a random search of a large pool (the probe does that, a few starts at a time).
+ */
+const CLOSED_PASS: CandidateLimits = { maxAttempts: 16, maxBusyRechecks: 0, maxUnmarked: 0 };
+/** The slots a waiters' pass tries, by what prompted it. */
+const PASSES: Record<PassReason, CandidateLimits> = {
+  freed: FREED_PASS,
+  closed: CLOSED_PASS,
+  probe: PROBE_PASS,
+  lease_end: FREED_PASS,
+};
 /** Watches per waited-on resource; capacities up to this are watched whole. */
 const WATCHES_PER_RESOURCE = 8;
 /** However short its waitMs, an acquire gives a capacity change in progress this long to settle. */
@@ -96,6 +109,8 @@ export class Acquirer {
   private readonly hints = new SlotHintsCache();
   private readonly queues = new Map<string, WaitQueue>();
   private readonly watcher: SlotWatcher;
+  /** Closes listed by visibility, for waiters on pools their watches do not cover. */
+  private readonly closedRuns: ClosedRunFeed;
   /** Aborted at shutdown so waiting acquires answer at once instead of holding the HTTP server open. */
   private readonly closing = new AbortController();
 
@@ -112,6 +127,17 @@ export class Acquirer {
     const { startDelay, eagerStarter } = options;
     this.claimer = new SlotClaimer({ rpc, taskQueue, maxHoldMs, maxRenewals, startDelay, eagerStarter, takeover, fencingSeqs, metrics, log, granted });
     this.watcher = new SlotWatcher(options.watchClient, options.waiting.maxSlotWatches);
+    this.closedRuns = new ClosedRunFeed({
+      rpc,
+      intervalMs: options.waiting.probeMs,
+      wanted: () => {
+        if (this.queues.size === 0) return undefined;
+        return [...this.queues.values()].filter((queue) => queue.unwatchedSlotsRemain).map((queue) => queue.resource);
+      },
+      closed: (run) => this.runClosed(run),
+      metrics,
+      log,
+    });
     this.capacities = new CapacityRecords({
       rpc,
       watchClient: options.watchClient,
@@ -127,6 +153,7 @@ export class Acquirer {
   /** Ends every wait in progress and stops following capacity records; called once at shutdown. */
   async close(): Promise<void> {
     this.closing.abort();
+    this.closedRuns.close();
     await this.capacities.close(this.options.rpcTimeoutMs);
   }
 
@@ -184,7 +211,15 @@ export class Acquirer {
 
   /** A permit was renewed through this replica: its slot stays held until the new lease end. */
   permitRenewed(permit: Permit): void {
-    this.hints.peek(permit.resource)?.markBusy(permit.slot, Date.now(), Date.parse(permit.expiresAt));
+    this.hints.peek(permit.resource)?.markBusy(permit.slot, Date.now(), Date.parse(permit.expiresAt), permit.runId);
+  }
+
+  /** Visibility listed a closed run of a resource waited on here: its slot is tried first. */
+  private runClosed({ resource, slot, runId }: ClosedPermitRun): void {
+    const queue = this.queues.get(resource);
+    const capacity = queue?.headCapacity;
+    if (!queue || capacity === undefined) return;
+    if (this.hints.get(resource, capacity).markClosed(slot, runId)) queue.wake('closed');
   }
 
   private async acquireOrThrow(request: AcquireRequest): Promise<Permit> {
@@ -239,6 +274,7 @@ export class Acquirer {
       },
     );
     this.queues.set(resource, queue);
+    this.closedRuns.start();
     return queue;
   }
 
@@ -248,7 +284,7 @@ export class Acquirer {
       attempt: async (wanted: SlotRequest, reason: PassReason) => {
         metrics.waitPasses.inc({ reason });
         try {
-          return await this.searchSlots(resource, wanted, reason === 'probe' ? PROBE_PASS : FREED_PASS);
+          return await this.searchSlots(resource, wanted, PASSES[reason]);
         } catch (error) {
           metrics.waitPassErrors.inc();
           throw error;
@@ -300,7 +336,7 @@ export class Acquirer {
       try {
         const result = await this.claimer.claim(resource, slot, wanted, hints.knownLeaseEnd(slot));
         if (result.outcome === 'granted') {
-          hints.markBusy(slot, Date.now(), Date.parse(result.permit.expiresAt));
+          hints.markBusy(slot, Date.now(), Date.parse(result.permit.expiresAt), result.permit.runId);
           return await this.confirmCapacity(result.permit);
         }
         if (result.outcome === 'late') {

@@ -7,6 +7,8 @@ interface BusyMark {
   until: number | undefined;
   /** When the slot was last seen held; the least recently verified marks are re-checked first. */
   seenAt: number;
+  /** The run holding it, when this replica knows it (it granted or renewed the permit). */
+  runId: string | undefined;
 }
 
 export interface CandidateLimits {
@@ -14,6 +16,8 @@ export interface CandidateLimits {
   maxAttempts: number;
   /** Of those, at most this many slots that are marked busy (re-checking marks that may be stale). */
   maxBusyRechecks: number;
+  /** Of those, at most this many slots with no mark at all (a random search); maxAttempts when absent. */
+  maxUnmarked?: number;
 }
 
 /** Per-resource slot hints: slots freed lately are tried first, slots seen busy last. */
@@ -26,11 +30,11 @@ export class SlotHints {
 
   constructor(readonly capacity: number) {}
 
-  /** The slot is held; `until` is its lease end when this replica knows it. */
-  markBusy(slot: number, now: number, until?: number): void {
+  /** The slot is held; `until` is its lease end and `runId` its run when this replica knows them. */
+  markBusy(slot: number, now: number, until?: number, runId?: string): void {
     if (slot >= this.capacity) return;
     this.freed.delete(slot);
-    this.busy.set(slot, { until, seenAt: now });
+    this.busy.set(slot, { until, seenAt: now, runId });
   }
 
   /**
@@ -55,6 +59,19 @@ export class SlotHints {
     if (slot >= this.capacity) return;
     this.busy.delete(slot);
     this.freed.add(slot);
+  }
+
+  /**
+   * A run of the slot closed (visibility says so): the slot is freed, unless this replica knows it is
+   * held by another run, which then started after that close (a slot's runs never overlap). True when
+   * the slot is now to be tried first.
+   */
+  markClosed(slot: number, runId: string): boolean {
+    if (slot >= this.capacity) return false;
+    const holder = this.busy.get(slot)?.runId;
+    if (holder !== undefined && holder !== runId) return false;
+    this.markFree(slot);
+    return true;
   }
 
   /** True when a slot was freed since the last pass took it, so a pass now is worth its round trips. */
@@ -107,7 +124,8 @@ export class SlotHints {
       this.freed.delete(slot);
       yield slot;
     }
-    yield* this.unmarkedSlots(now, limits.maxAttempts, random);
+    const unmarked = limits.maxUnmarked ?? limits.maxAttempts;
+    if (unmarked > 0) yield* this.unmarkedSlots(now, unmarked, random);
     if (limits.maxBusyRechecks === 0) return;
     const leastRecentlyChecked = [...this.busy.entries()]
       .filter(([, mark]) => !isLapsed(mark, now))

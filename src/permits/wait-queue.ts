@@ -12,10 +12,15 @@ import { isTransientTemporalError } from './temporal-errors.js';
 export type WaitRequest = SlotRequest;
 
 /**
- * Why the pump makes a pass: a slot was seen freed, the periodic probe for frees it cannot see, or a
- * held slot's known lease end passed by the grace (its run may need ending: no worker closed it).
+ * Why the pump makes a pass: a slot was seen freed (released here, a watch fired), visibility listed
+ * slots whose runs closed (a hint that may be stale: only those slots are worth a try), the periodic
+ * probe for frees it cannot see, or a held slot's known lease end passed by the grace (its run may
+ * need ending: no worker closed it).
  */
-export type PassReason = 'freed' | 'probe' | 'lease_end';
+export type PassReason = 'freed' | 'closed' | 'probe' | 'lease_end';
+
+/** What woke the pump: a slot seen freed, or closes listed by visibility. */
+export type WakeReason = 'freed' | 'closed';
 
 /** What the queue needs from the permit service. */
 export interface WaitQueueHost {
@@ -79,7 +84,10 @@ interface Waiter {
 export class WaitQueue {
   private readonly waiters: Waiter[] = [];
   private pumping = false;
-  private wakePending = false;
+  /** A wake that came while the pump was busy; a freed slot outranks listed closes. */
+  private pendingWake: WakeReason | undefined;
+  /** Whether the watches covered every slot known to be held when the pump last parked. */
+  private everyBusySlotWatched = false;
   private wakeUp: (() => void) | undefined;
   private readonly watches = new Map<number, AbortController>();
   private watchesPausedUntil = 0;
@@ -101,6 +109,14 @@ export class WaitQueue {
 
   get size(): number {
     return this.waiters.length;
+  }
+
+  /**
+   * True while waiters wait here with a held slot no watch covers: a slot freed on another replica
+   * may then go unseen, and is worth looking for in visibility.
+   */
+  get unwatchedSlotsRemain(): boolean {
+    return this.waiters.length > 0 && !this.everyBusySlotWatched;
   }
 
   /** The capacity the first waiter asks for; undefined while nobody waits. */
@@ -152,8 +168,8 @@ export class WaitQueue {
   }
 
   /** Some slot of the resource may have freed: the pump makes a pass now. */
-  wake(): void {
-    this.wakePending = true;
+  wake(reason: WakeReason = 'freed'): void {
+    this.pendingWake = this.pendingWake === 'freed' ? 'freed' : reason;
     this.wakeUp?.();
   }
 
@@ -173,12 +189,12 @@ export class WaitQueue {
         if (this.failedPasses > 0) {
           // Back off even when a freed slot is known: its hint outlives the failed pass, and trying it
           // again at once would spin for as long as Temporal cannot answer.
-          this.openWatches(capacity);
+          this.everyBusySlotWatched = this.openWatches(capacity);
           const woken = await this.sleep(capacity, retryDelayMs(this.failedPasses, PASS_RETRY));
           if (!woken && !this.host.hasFreedSlots(capacity)) reason = 'probe';
-        } else if (!this.wakePending && !this.host.hasFreedSlots(capacity)) {
-          const everyBusySlotWatched = this.openWatches(capacity);
-          const meanMs = this.options.probeMs * (everyBusySlotWatched ? WATCHED_PROBE_FACTOR : 1);
+        } else if (!this.pendingWake && !this.host.hasFreedSlots(capacity)) {
+          this.everyBusySlotWatched = this.openWatches(capacity);
+          const meanMs = this.options.probeMs * (this.everyBusySlotWatched ? WATCHED_PROBE_FACTOR : 1);
           // Jitter keeps the probes of several replicas from lining up.
           const probeDelayMs = meanMs * (0.5 + Math.random() / 2);
           const checkAt = this.host.nextLeaseEndCheckAt(capacity);
@@ -187,7 +203,9 @@ export class WaitQueue {
             checkDelayMs < probeDelayMs ? [checkDelayMs, 'lease_end'] : [probeDelayMs, 'probe'];
           if (!(await this.sleep(capacity, delayMs))) reason = timerReason;
         }
-        this.wakePending = false;
+        // Woken only by listed closes: a pass over those slots alone, not a search of the whole pool.
+        if (reason === 'freed' && this.pendingWake === 'closed') reason = 'closed';
+        this.pendingWake = undefined;
         await this.serveWhileSlotsFree(reason);
       }
     } catch (error) {
@@ -195,6 +213,7 @@ export class WaitQueue {
       this.rejectAll(error);
     } finally {
       this.pumping = false;
+      this.everyBusySlotWatched = false;
       this.failedPasses = 0;
       this.lastPassError = undefined;
       this.stopWatches();
@@ -249,7 +268,7 @@ export class WaitQueue {
       };
       this.wakeUp = () => finish(true);
       this.sleepingCapacity = capacity;
-      if (this.wakePending || this.waiters.length === 0) finish(true);
+      if (this.pendingWake || this.waiters.length === 0) finish(true);
     });
   }
 

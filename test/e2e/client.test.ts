@@ -8,14 +8,16 @@ import { PermitSchema } from '../../src/http/schemas.js';
 import { startListeningService, type ListeningService } from '../helpers/listening-service.js';
 import { freePort } from '../helpers/process.js';
 import { uniqueResource } from '../helpers/service.js';
+import { TARGET_URL, ownServiceNeeded } from '../helpers/target-url.js';
 
-// The typed client against a listening service on the real Temporal test server.
+// The typed client against a listening service on the real Temporal test server, or, with
+// LOCK_TEST_URL, against the service there (such as `npm run cluster`'s load balancer).
 
-let service: ListeningService;
+let service: Pick<ListeningService, 'url' | 'stop'>;
 let client: LockClient;
 before(async () => {
   // An unknown runId is looked up in visibility until this runs out; the 404 test needs no long wait.
-  service = await startListeningService(undefined, { VISIBILITY_LOOKUP_WAIT_MS: '300' });
+  service = TARGET_URL ? { url: TARGET_URL, stop: async () => undefined } : await startListeningService(undefined, { VISIBILITY_LOOKUP_WAIT_MS: '300' });
   client = new LockClient({ url: service.url });
 });
 after(() => service?.stop());
@@ -107,7 +109,7 @@ test('a wait longer than the server allows per request is made of several waitin
   await client.release(permit.runId);
 });
 
-test('a service whose MAX_WAIT_MS is shorter than one waiting request still serves a long wait', async (t) => {
+test('a service whose MAX_WAIT_MS is shorter than one waiting request still serves a long wait', ownServiceNeeded('MAX_WAIT_MS=0'), async (t) => {
   const strict = await startListeningService(t, { MAX_WAIT_MS: '0' });
   const resource = uniqueResource('client-no-server-wait');
   const waitBodies: number[] = [];
@@ -201,7 +203,7 @@ test('withPermit aborts the signal with a PermitLostError when the permit is rel
   assert.equal(reason.state, 'released');
 });
 
-test('withPermit aborts the signal with reason max_hold when the service refuses renewals past the maximum hold time', async (t) => {
+test('withPermit aborts the signal with reason max_hold when the service refuses renewals past the maximum hold time', ownServiceNeeded('MAX_HOLD_MS=4000'), async (t) => {
   const short = await startListeningService(t, { MAX_HOLD_MS: '4000', MAX_LEASE_MS: '2000', DEFAULT_LEASE_MS: '2000' });
   const shortClient = new LockClient({ url: short.url });
   const resource = uniqueResource('client-max-hold');
@@ -214,7 +216,7 @@ test('withPermit aborts the signal with reason max_hold when the service refuses
   assert.match(reason.message, /the service refuses renewals \(leaseMs: .+\) and the lease is running out/);
 });
 
-test('withPermit aborts the signal with reason renewal_limit before the lease runs out when the service refuses renewals past MAX_RENEWALS', async (t) => {
+test('withPermit aborts the signal with reason renewal_limit before the lease runs out when the service refuses renewals past MAX_RENEWALS', ownServiceNeeded('MAX_RENEWALS=2'), async (t) => {
   const limited = await startListeningService(t, { MAX_RENEWALS: '2' });
   const limitedClient = new LockClient({ url: limited.url });
   const resource = uniqueResource('client-renewal-limit');

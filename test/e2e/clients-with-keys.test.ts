@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { LockClient, LockServiceError, LockServiceUnreachableError } from '../../packages/client/src/client/index.js';
-import { writeKeyFile, type KeyFile } from '../helpers/api-keys.js';
-import { runCli, scratchDir } from '../helpers/cli.js';
+import { isPermitMemo, leaseEndMs } from '../../src/permits/permit.js';
+import { writeKeyFile, type KeyFile, type TestKey } from '../helpers/api-keys.js';
+import { childCommand, readJournal, waitForJournal } from '../helpers/child-command.js';
+import { runCli, scratchDir, spawnCli } from '../helpers/cli.js';
 import { startListeningService, type ListeningService } from '../helpers/listening-service.js';
 import { uniqueResource } from '../helpers/service.js';
+import { makeSelfSignedCertificate } from '../helpers/tls-certificate.js';
 
 // The CLI and the TypeScript client against a service that checks keys, over HTTP and HTTPS.
 
@@ -15,12 +17,16 @@ const EXIT = { lost: 76, noPermission: 77, unavailable: 69 };
 let keys: KeyFile;
 let service: ListeningService;
 
+const KEYS: TestKey[] = [
+  { name: 'team-a', role: 'client', prefixes: ['team-a.'] },
+  { name: 'team-a-ops', role: 'client', prefixes: ['team-a.'] },
+  { name: 'root', role: 'admin' },
+  // Removed from the file by the test of a key refused while its permit is held.
+  { name: 'team-a-revocable', role: 'client', prefixes: ['team-a.'] },
+];
+
 before(async () => {
-  keys = await writeKeyFile(undefined, [
-    { name: 'team-a', role: 'client', prefixes: ['team-a.'] },
-    { name: 'team-a-ops', role: 'client', prefixes: ['team-a.'] },
-    { name: 'root', role: 'admin' },
-  ]);
+  keys = await writeKeyFile(undefined, KEYS);
   service = await startListeningService(undefined, { API_KEYS_FILE: keys.file });
 });
 after(async () => {
@@ -70,6 +76,42 @@ test('the CLI shows a refused key clearly and exits 77: no key, an unknown key, 
   assert.match(outside.stderr, /^permit: forbidden: resource: key "team-a" may not use resource "team-b\./m);
 });
 
+test('when the service stops accepting its key while run holds the permit, the command gets SIGTERM before the lease ends and run exits 77', async (t) => {
+  const dir = await scratchDir(t);
+  const journal = path.join(dir, 'child.jsonl');
+  const resource = `team-a.${uniqueResource()}`;
+  const run = spawnCli(
+    t,
+    ['run', resource, '--lease', '5s', '--', ...childCommand(journal, { onSignal: 'exit', signalExitCode: 0 })],
+    cliEnv('team-a-revocable'),
+  );
+  const started = await waitForJournal(journal, (entry) => entry.event === 'started');
+
+  // What an operator does: the key leaves the file, and the service reloads it (SIGHUP, or its file watch).
+  t.after(async () => {
+    await keys.write(KEYS);
+    await service.reloadKeys!();
+  });
+  await keys.write(KEYS.filter((key) => key.name !== 'team-a-revocable'));
+  await service.reloadKeys!();
+  const revoked = new LockClient({ url: service.url, apiKey: keys.keys['team-a-revocable'] });
+  await assert.rejects(revoked.holders(resource), (error: unknown) => error instanceof LockServiceError && error.status === 401);
+
+  const result = await run.finished(30_000);
+  assert.equal(result.code, EXIT.noPermission, result.stderr);
+  assert.match(result.stderr, /renewal refused \(unauthorized: authorization: unknown API key\); the permit is lost when its lease runs out/);
+  assert.match(result.stderr, /is lost: the service refuses the API key \(authorization: unknown API key\) and the lease is running out; stopping the command/);
+  assert.doesNotMatch(result.stdout + result.stderr, new RegExp(keys.keys['team-a-revocable']!));
+  const entries = await readJournal(journal);
+  const sigterm = entries.find((entry) => entry.event === 'signal' && entry.signal === 'SIGTERM');
+  assert.ok(sigterm, `the command got SIGTERM: ${JSON.stringify(entries)}`);
+  const described = await service.client.workflow.getHandle(`permit:${resource}:0`, started.env!.PERMIT_RUN_ID!).describe();
+  assert.ok(isPermitMemo(described.memo), `a permit's memo: ${JSON.stringify(described.memo)}`);
+  // The service's own lease end: from its last renewal, or from the start when none got through.
+  const endMs = leaseEndMs(described.startTime, described.memo);
+  assert.ok(sigterm.at < endMs, `SIGTERM came ${sigterm.at - endMs} ms after the lease ended`);
+});
+
 test('the TypeScript client sends its key: withPermit works, and refusals are LockServiceErrors with status 401 and 403', async () => {
   const resource = `team-a.${uniqueResource()}`;
   const client = new LockClient({ url: service.url, apiKey: keys.keys['team-a'] });
@@ -86,13 +128,7 @@ test('the TypeScript client sends its key: withPermit works, and refusals are Lo
 
 test('with TLS_CERT_FILE and TLS_KEY_FILE the service serves HTTPS; the client and the CLI trust it through a CA file', async (t) => {
   const dir = await scratchDir(t);
-  const cert = path.join(dir, 'cert.pem');
-  const key = path.join(dir, 'key.pem');
-  // A self-signed certificate made here with Debian's openssl: it is its own CA.
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
-    '-subj', '/CN=lock-service test', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-  ], { stdio: 'ignore' });
+  const { cert, key } = makeSelfSignedCertificate(dir);
   const secure = await startListeningService(t, { API_KEYS_FILE: keys.file, TLS_CERT_FILE: cert, TLS_KEY_FILE: key });
   assert.match(secure.url, /^https:\/\/127\.0\.0\.1:\d+$/);
   const resource = `team-a.${uniqueResource()}`;

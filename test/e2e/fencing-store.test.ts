@@ -80,12 +80,12 @@ test('a holder stopped with SIGSTOP past its lease is refused by the store when 
   const service = await startListeningService(t);
   const resource = uniqueResource('store-paused');
 
-  // The first holder: `permit run` with a 2 s lease, running the example's writer, which writes
+  // The first holder: `permit run` with a 5 s lease (short, yet renewable in time on a loaded machine), running the example's writer, which writes
   // every 100 ms with its permit's fencing number.
   const holder = spawn(
     process.execPath,
     [
-      '--import', 'tsx', path.join(REPO_ROOT, 'src', 'cli', 'main.ts'), 'run', resource, '--lease', '2s', '--',
+      '--import', 'tsx', path.join(REPO_ROOT, 'packages', 'client', 'src', 'cli', 'main.ts'), 'run', resource, '--lease', '5s', '--',
       process.execPath, '--import', 'tsx', path.join(REPO_ROOT, 'examples', 'fencing-store', 'writer.ts'),
     ],
     {
@@ -112,7 +112,15 @@ test('a holder stopped with SIGSTOP past its lease is refused by the store when 
     }
   });
 
-  await until(async () => lines().some((line) => line.event === 'accepted'), 'the first holder\'s writes are accepted', 60_000);
+  let exitedEarly = false;
+  void exited.then(() => (exitedEarly = true));
+  await until(async () => {
+    // A holder that exits before writing cannot write later: say why at once instead of waiting out the timeout.
+    assert.ok(!exitedEarly, `permit run exited before its writer's first accepted write\n${output}`);
+    return lines().some((line) => line.event === 'accepted');
+  }, 'the first holder\'s writes are accepted', 60_000).catch((error: Error) => {
+    throw new Error(`${error.message}\n${output}`);
+  });
   const accepted = lines().find((line) => line.event === 'accepted')!;
   const writerPid = accepted.pid as number;
   stopped.writerPid = writerPid;

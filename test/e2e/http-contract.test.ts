@@ -1,13 +1,27 @@
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
-import { startTestService, uniqueResource, type TestResponse, type TestService } from '../helpers/service.js';
+import { startTestService, uniqueResource, type TestResponse } from '../helpers/service.js';
+import { TARGET_URL, callUrl, ownServiceNeeded } from '../helpers/target-url.js';
 
-// One service for the whole file (a worker per test would only cost time); every test uses its own resources.
-const configured = uniqueResource('configured');
-let service: TestService;
+// The HTTP contract, black-box: against a service of its own (app.inject), or, with LOCK_TEST_URL,
+// against one already running there, such as `npm run cluster`'s load balancer. That one must
+// configure LOCK_TEST_CONFIGURED_RESOURCE (default gpu-pool, as `npm run cluster` does) with capacity 3.
+const configured = TARGET_URL ? (process.env.LOCK_TEST_CONFIGURED_RESOURCE ?? 'gpu-pool') : uniqueResource('configured');
+
+interface Target {
+  call(method: string, url: string, body?: unknown, headers?: Record<string, string>): Promise<TestResponse>;
+  stop(): Promise<void>;
+}
+
+let service: Target;
 
 before(async () => {
+  if (TARGET_URL) {
+    service = { call: (method, url, body, headers) => callUrl(TARGET_URL!, method, url, body, headers), stop: async () => undefined };
+    return;
+  }
+  // One service for the whole file (a worker per test would only cost time); every test uses its own resources.
   service = await startTestService(undefined, {
     RESOURCE_CAPACITIES: `${configured}=3`,
     // An unknown runId is looked up in visibility until this runs out; the tests need no long wait.
@@ -94,22 +108,17 @@ test('acquire without options uses a 30 s lease, capacity 1 and no holder', asyn
 test('acquire works with no body at all and with a JSON content type and an empty body', async () => {
   // What `curl -X POST` and `curl -X POST -H 'content-type: application/json'` send.
   const bare = uniqueResource();
-  const noBody = await service.app.inject({ method: 'POST', url: `/resources/${bare}/acquire` });
-  assert.equal(noBody.statusCode, 201, noBody.body);
-  assertPermit(noBody.json(), { resource: bare, capacity: 1, leaseMs: 30_000, holder: null });
+  const noBody = await service.call('POST', `/resources/${bare}/acquire`);
+  assert.equal(noBody.status, 201, JSON.stringify(noBody.body));
+  assertPermit(noBody.body, { resource: bare, capacity: 1, leaseMs: 30_000, holder: null });
 
   const typed = uniqueResource();
-  const emptyBody = await service.app.inject({
-    method: 'POST',
-    url: `/resources/${typed}/acquire`,
-    headers: { 'content-type': 'application/json' },
-    payload: '',
-  });
-  assert.equal(emptyBody.statusCode, 201, emptyBody.body);
-  assertPermit(emptyBody.json(), { resource: typed, capacity: 1, leaseMs: 30_000, holder: null });
+  const emptyBody = await service.call('POST', `/resources/${typed}/acquire`, '', { 'content-type': 'application/json' });
+  assert.equal(emptyBody.status, 201, JSON.stringify(emptyBody.body));
+  assertPermit(emptyBody.body, { resource: typed, capacity: 1, leaseMs: 30_000, holder: null });
 
-  await service.call('DELETE', `/permits/${noBody.json().runId}`);
-  await service.call('DELETE', `/permits/${emptyBody.json().runId}`);
+  await service.call('DELETE', `/permits/${noBody.body.runId}`);
+  await service.call('DELETE', `/permits/${emptyBody.body.runId}`);
 });
 
 test('a full resource answers 409 resource_busy with a Retry-After header', async () => {
@@ -207,18 +216,13 @@ test('renew without a leaseMs keeps the lease length the permit was acquired wit
   const expiresAt = Date.parse(renewed.body.expiresAt);
   assert.ok(expiresAt >= sentAt + 8_000 - 50 && expiresAt <= answeredAt + 8_000 + 50, renewed.body.expiresAt);
 
-  const typedEmpty = await service.app.inject({
-    method: 'POST',
-    url: `/permits/${permit.runId}/renew`,
-    headers: { 'content-type': 'application/json' },
-    payload: '',
-  });
-  assert.equal(typedEmpty.statusCode, 200, typedEmpty.body);
-  assert.equal(typedEmpty.json().leaseMs, 8_000);
+  const typedEmpty = await service.call('POST', `/permits/${permit.runId}/renew`, '', { 'content-type': 'application/json' });
+  assert.equal(typedEmpty.status, 200, JSON.stringify(typedEmpty.body));
+  assert.equal(typedEmpty.body.leaseMs, 8_000);
   await service.call('DELETE', `/permits/${permit.runId}`);
 });
 
-test('a renewal past the maximum hold time is refused with 409 max_hold_exceeded naming leaseMs', async (t) => {
+test('a renewal past the maximum hold time is refused with 409 max_hold_exceeded naming leaseMs', ownServiceNeeded('MAX_HOLD_MS=4000'), async (t) => {
   const limited = await startTestService(t, { MAX_HOLD_MS: '4000', MAX_LEASE_MS: '4000', DEFAULT_LEASE_MS: '3000' });
   const acquired = await limited.call('POST', `/resources/${uniqueResource()}/acquire`);
   assert.equal(acquired.status, 201);
@@ -275,13 +279,27 @@ test('/healthz is 200 and /readyz reports Temporal reachable and the worker runn
 
   const ready = await service.call('GET', '/readyz');
   assert.equal(ready.status, 200);
-  assert.deepEqual(ready.body, { status: 'ready', role: 'all', temporal: 'reachable', worker: 'RUNNING' });
+  if (TARGET_URL) {
+    // Behind a load balancer the answer comes from an api replica (no worker) or an all replica.
+    const expected = ready.body.role === 'api' ? 'none' : 'RUNNING';
+    assert.deepEqual(ready.body, { status: 'ready', role: ready.body.role, temporal: 'reachable', worker: expected });
+    assert.ok(['all', 'api'].includes(ready.body.role), `role ${ready.body.role} serves the API`);
+  } else {
+    assert.deepEqual(ready.body, { status: 'ready', role: 'all', temporal: 'reachable', worker: 'RUNNING' });
+  }
 });
 
 test('/metrics is Prometheus text that counts granted acquires', async () => {
-  const permit = await acquire(uniqueResource());
-  await service.call('DELETE', `/permits/${permit.runId}`);
-  const metrics = await service.call('GET', '/metrics');
+  // Behind a load balancer each request may reach another replica: acquire until the replica that
+  // answers /metrics is one that granted (at most a few rounds; every replica in rotation grants).
+  let metrics: TestResponse | undefined;
+  for (let round = 0; round < 6; round++) {
+    const permit = await acquire(uniqueResource());
+    await service.call('DELETE', `/permits/${permit.runId}`);
+    metrics = await service.call('GET', '/metrics');
+    if (/^lock_acquire_total\{outcome="granted"\} [1-9]/m.test(String(metrics.body))) break;
+  }
+  assert.ok(metrics);
   assert.equal(metrics.status, 200);
   assert.match(String(metrics.headers['content-type']), /^text\/plain/);
   const text = String(metrics.body);
@@ -315,14 +333,14 @@ test('/openapi.json is an OpenAPI 3 document listing every route', async () => {
 });
 
 test('/docs serves the API documentation', async () => {
-  let response = await service.app.inject({ method: 'GET', url: '/docs' });
-  for (let hops = 0; hops < 3 && response.statusCode >= 300 && response.statusCode < 400; hops++) {
+  let response = await service.call('GET', '/docs');
+  for (let hops = 0; hops < 3 && response.status >= 300 && response.status < 400; hops++) {
     const location = String(response.headers.location);
-    response = await service.app.inject({ method: 'GET', url: new URL(location, 'http://localhost/docs/').pathname });
+    response = await service.call('GET', new URL(location, 'http://localhost/docs/').pathname);
   }
-  assert.equal(response.statusCode, 200);
+  assert.equal(response.status, 200);
   assert.match(String(response.headers['content-type']), /text\/html/);
-  assert.match(response.body, /swagger/i);
+  assert.match(String(response.body), /swagger/i);
 });
 
 test('x-request-id is echoed when the caller sends one and generated otherwise', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Answer, Hold } from '../../chaos/clients.js';
-import { faultImpacts, judgeLateReleases, judgeLiveness, judgeOverlap, judgeServerErrors, judgeStaleWrites } from '../../chaos/judge.js';
+import { faultImpacts, faultOutcomes, judgeLateReleases, judgeLiveness, judgeOverlap, judgeServerErrors, judgeStaleWrites } from '../../chaos/judge.js';
 import { planFaults } from '../../chaos/faults.js';
 
 // The chaos run's judgements are only worth their "pass" if each one fails on what it looks for.
@@ -70,14 +70,33 @@ test('liveness: a resource not fully acquired, or acquired past its bound, is a 
 });
 
 test('fault impacts: 503 seconds and the longest stretch without a success count against the fault before them', () => {
-  const fault = { kind: 'temporal_kill' as const, atMs: 0, replica: 0, downMs: 1_000, startedAt: 10_000, recoveredAt: 12_000 };
+  const fault = { kind: 'temporal_kill' as const, atMs: 0, replica: 0, downMs: 1_000, startedAt: 10_000, recoveredAt: 12_000, target: 'Temporal' };
   const answers: Answer[] = [
     { op: 'acquire', url: 'a', sentAt: 10_100, answeredAt: 10_500, status: 503, retryAfter: true },
     { op: 'acquire', url: 'a', sentAt: 11_000, answeredAt: 11_200, status: 503, retryAfter: true },
     { op: 'acquire', url: 'a', sentAt: 12_000, answeredAt: 13_000, status: 201, retryAfter: false },
     { op: 'release', url: 'a', sentAt: 13_000, answeredAt: 13_100, status: 204, retryAfter: false },
   ];
-  assert.deepEqual(faultImpacts([fault], answers, 13_200), [{ kind: 'temporal_kill', count: 1, seconds503: 2, longestUnavailableMs: 3_000 }]);
+  assert.deepEqual(faultImpacts([fault], answers, 13_200), [
+    { kind: 'temporal_kill', count: 1, seconds503: 2, longestUnavailableMs: 3_000, worstTarget: 'Temporal' },
+  ]);
+});
+
+test('fault impacts name what the worst fault of a kind hit, and each fault\'s own figures stop at the next fault', () => {
+  const kill = (target: string, startedAt: number) => ({ kind: 'replica_kill' as const, atMs: 0, replica: 0, downMs: 500, startedAt, recoveredAt: startedAt + 500, target });
+  const faults = [kill('the api replica', 10_000), kill('the worker replica', 20_000)];
+  const answers: Answer[] = [
+    { op: 'acquire', url: 'a', sentAt: 10_000, answeredAt: 10_400, status: 201, retryAfter: false },
+    { op: 'acquire', url: 'a', sentAt: 20_100, answeredAt: 21_000, status: 503, retryAfter: true },
+    { op: 'release', url: 'a', sentAt: 25_000, answeredAt: 26_000, status: 204, retryAfter: false },
+  ];
+  assert.deepEqual(
+    faultOutcomes(faults, answers, 30_000).map((outcome) => outcome.longestUnavailableMs),
+    [9_600, 6_000],
+  );
+  assert.deepEqual(faultImpacts(faults, answers, 30_000), [
+    { kind: 'replica_kill', count: 2, seconds503: 1, longestUnavailableMs: 9_600, worstTarget: 'the api replica' },
+  ]);
 });
 
 test('the same seed and duration plan the same faults; every kind at least three times', () => {

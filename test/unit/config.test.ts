@@ -40,6 +40,9 @@ test('an empty environment gives the documented defaults', () => {
   assert.equal(config.devServer.uiPort, 8233);
   assert.equal(config.devServer.cliPath, undefined);
   assert.equal(config.devServer.cacheDir, path.join(os.homedir(), '.cache', 'temporal-lock-service'));
+  assert.equal(config.devServer.retentionMs, 86_400_000, 'PERMIT_RETENTION: 24h, the dev server\'s own');
+  assert.equal(config.workflowBundleDir, undefined, 'WORKFLOW_BUNDLE_DIR: beside the code');
+  assert.equal(config.workerCachedPermits, undefined, 'WORKER_CACHED_PERMITS: the SDK\'s, from the heap limit');
 
   assert.deepEqual(config.limits, {
     defaultLeaseMs: 30_000,
@@ -62,6 +65,18 @@ test('an empty environment gives the documented defaults', () => {
     tlsCertPath: undefined,
     tlsKeyPath: undefined,
   });
+});
+
+test('PERMIT_RETENTION takes a whole number with one unit; a bare number, another unit or an out-of-range one names the variable', () => {
+  assert.equal(loadConfig({ PERMIT_RETENTION: '90m' }).devServer.retentionMs, 5_400_000);
+  assert.equal(loadConfig({ PERMIT_RETENTION: '7d' }).devServer.retentionMs, 604_800_000);
+  assert.equal(loadConfig({ PERMIT_RETENTION: ' 3s ' }).devServer.retentionMs, 3_000);
+  for (const bad of ['24', '1h30m', '2w', '0s', '-1h', '3651d']) assertRejected({ PERMIT_RETENTION: bad }, 'PERMIT_RETENTION');
+});
+
+test('WORKER_CACHED_PERMITS bounds the worker\'s cache; the SDK refuses fewer than 2', () => {
+  assert.equal(loadConfig({ WORKER_CACHED_PERMITS: '500' }).workerCachedPermits, 500);
+  for (const bad of ['1', '0', 'many', '1.5']) assertRejected({ WORKER_CACHED_PERMITS: bad }, 'WORKER_CACHED_PERMITS');
 });
 
 test('numbers and booleans are coerced from their string form', () => {

@@ -99,6 +99,21 @@ test('the Dockerfile is multi-stage, runs compiled JavaScript as a non-root user
   assert.equal(env.HOST, '0.0.0.0');
 });
 
+test('the image starts without bundling: the build stage bundles the workflow code into dist, which the runtime stage copies', async () => {
+  const build = JSON.parse(await read('package.json')).scripts.build as string;
+  const steps = build.split('&&').map((step) => step.trim());
+  const compile = steps.findIndex((step) => step.startsWith('tsc -p tsconfig.build.json'));
+  const bundle = steps.indexOf('node dist/temporal/workflow-bundle.js');
+  assert.ok(compile >= 0 && bundle > compile, 'npm run build bundles the compiled workflows after compiling them');
+  await fs.access(new URL('../../src/temporal/workflow-bundle.ts', import.meta.url));
+
+  const stages = dockerfileStages(await read('Dockerfile'));
+  const runtime = stages.at(-1)!;
+  const from = /COPY --from=(\w+) \/app\/dist/.exec(runtime.find((line) => /COPY --from=\w+ \/app\/dist/.test(line)) ?? '')?.[1];
+  const builder = stages.find((stage) => new RegExp(`^FROM .* AS ${from}$`, 'i').test(stage[0]!));
+  assert.ok(builder?.some((line) => /^RUN npm run build$/.test(line)), 'the stage whose dist/ the runtime copies runs npm run build');
+});
+
 test('the Dockerfile and docker-compose.yml each say whether they check API keys or opt out of them', async () => {
   const runtime = dockerfileStages(await read('Dockerfile')).at(-1)!;
   const envBlock = runtime.filter((line) => /^(ENV\s|\s+\w+=)/.test(line)).join(' ');

@@ -111,3 +111,17 @@ test('a known lease end is kept even after it passed, and the earliest one still
   hints.markFree(0);
   assert.equal(hints.knownLeaseEnd(0), undefined, 'a freed slot has no holder to know about');
 });
+
+test('a close listed by visibility frees the slot, unless this replica knows a later run holds it', () => {
+  const hints = new SlotHints(100);
+  hints.markBusy(7, NOW, NOW + 60_000); // seen held by a failed start: its run is not known
+  hints.markBusy(8, NOW, NOW + 60_000, 'run-8b'); // granted here after run-8a closed
+  hints.markBusy(9, NOW, NOW + 60_000, 'run-9'); // granted here, then released on another replica
+  assert.equal(hints.markClosed(7, 'run-7'), true);
+  assert.equal(hints.markClosed(8, 'run-8a'), false, 'the close of the run before the one this replica granted');
+  assert.equal(hints.markClosed(9, 'run-9'), true);
+  assert.equal(hints.markClosed(100, 'run-100'), false, 'beyond the capacity');
+  const closedOnly = { maxAttempts: 16, maxBusyRechecks: 0, maxUnmarked: 0 };
+  assert.deepEqual([...hints.candidates(NOW, closedOnly)], [7, 9], 'only the closed slots, no search of the rest of the pool');
+  assert.deepEqual([...hints.candidates(NOW, closedOnly)], [], 'each close is tried once');
+});

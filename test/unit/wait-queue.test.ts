@@ -314,3 +314,42 @@ test('with no slot freed and the probe far off, the pump looks again when a held
   answer(permit('taken-over'));
   assert.equal((await waiting).runId, 'taken-over');
 });
+
+test('a wake for closes listed by visibility makes a pass over those slots alone; a freed slot outranks them', async () => {
+  const script = scriptedHost();
+  const queue = new WaitQueue('r', script.host, options, () => {});
+  const waiting = queue.wait(request, Date.now() + 5_000, new AbortController().signal, busy);
+  await sleep(20);
+  queue.wake('closed');
+  (await script.nextPass())(undefined);
+  await sleep(20);
+  queue.wake('closed');
+  queue.wake('freed');
+  (await script.nextPass())(permit('freed'));
+  assert.equal((await waiting).runId, 'freed');
+  assert.deepEqual(script.reasons, ['closed', 'freed']);
+});
+
+test('a queue asks for looks in visibility only while a held slot is unwatched', async () => {
+  const script = scriptedHost();
+  const watched = new Map<number, () => void>();
+  const host: WaitQueueHost = {
+    ...script.host,
+    slotsToWatch: () => [0, 1],
+    watchSlot: (slot) => new Promise<void>((resolve) => watched.set(slot, resolve)),
+  };
+  const small = new WaitQueue('small', host, options, () => {});
+  const large = new WaitQueue('large', { ...host, slotsToWatch: () => [0, 1, 2, 3, 4, 5, 6, 7, 8] }, options, () => {});
+  assert.equal(small.unwatchedSlotsRemain, false, 'nobody waits');
+  const stop = new AbortController();
+  const waits = [
+    small.wait({ ...request, capacity: 2 }, Date.now() + 5_000, stop.signal, busy),
+    large.wait({ ...request, capacity: 9 }, Date.now() + 5_000, stop.signal, busy),
+  ];
+  await sleep(20);
+  assert.equal(small.unwatchedSlotsRemain, false, 'both held slots of a capacity-2 resource are watched');
+  assert.equal(large.unwatchedSlotsRemain, true, 'a capacity-9 resource has a held slot no watch covers');
+  stop.abort();
+  await Promise.allSettled(waits);
+  assert.equal(large.unwatchedSlotsRemain, false, 'nobody waits any more');
+});

@@ -11,35 +11,22 @@ import time
 import urllib.request
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Coroutine, Dict, List, Optional, TypeVar
+from typing import Any, Callable, Coroutine, Dict, List, Optional, Type, TypeVar
 
-from temporal_lock_client import (
-    CapacityConflict,
-    InvalidRequest,
-    LockClient,
-    LockServiceError,
-    Permit,
-    PermitEnded,
-    PermitNotFound,
-    ResourceBusy,
-    ResourceView,
-    ServiceUnreachable,
-)
+import temporal_lock_client
+from temporal_lock_client import KeyRefused, LockClient, LockServiceError, Permit, ResourceView, ServiceUnreachable
 from temporal_lock_client.aio import AsyncLockClient
 
-SCENARIOS_PATH = Path(__file__).resolve().parents[2] / "conformance" / "scenarios.json"
+CONFORMANCE_DIR = Path(__file__).resolve().parents[2] / "conformance"
+SCENARIOS_PATH = CONFORMANCE_DIR / "scenarios.json"
 SERVICE_URL = os.environ.get("LOCK_SERVICE_URL", "")
 CONTROL_URL = os.environ.get("LOCK_CONFORMANCE_CONTROL_URL", "")
-
-# Each error code the scenarios name has an exception class of its own.
-CLASS_OF_CODE = {
-    "resource_busy": ResourceBusy,
-    "permit_ended": PermitEnded,
-    "permit_not_found": PermitNotFound,
-    "capacity_conflict": CapacityConflict,
-    "invalid_request": InvalidRequest,
-}
+SERVICES: Dict[str, Dict[str, Any]] = json.loads(os.environ.get("LOCK_CONFORMANCE_SERVICES") or "{}")
+"""The further services of scenarios.json, by name: url, caFile, keys (name -> secret)."""
+UNKNOWN_KEY = "lsk_unknown-to-this-service"
+"""What a step sends for a key name its service does not have."""
 
 T = TypeVar("T")
 
@@ -47,6 +34,27 @@ T = TypeVar("T")
 def load_scenarios() -> List[Dict[str, Any]]:
     scenarios: List[Dict[str, Any]] = json.loads(SCENARIOS_PATH.read_text())["scenarios"]
     return scenarios
+
+
+def load_error_entries() -> List[Dict[str, Any]]:
+    """clients/conformance/errors.json: every error code, its statuses, and the exception class it raises."""
+    entries: List[Dict[str, Any]] = json.loads((CONFORMANCE_DIR / "errors.json").read_text())["errors"]
+    return entries
+
+
+def class_of_code() -> Dict[str, Type[LockServiceError]]:
+    """Each error code's own exception class, as errors.json names it."""
+    return {entry["code"]: getattr(temporal_lock_client, entry["python"]) for entry in load_error_entries()}
+
+
+@dataclass(frozen=True)
+class Target:
+    """How a step reaches its service: the URL, the key, the CA file and the timeout of its client."""
+
+    url: str
+    api_key: Optional[str]
+    ca_file: Optional[str]
+    timeout: float
 
 
 class WorkFailed(Exception):
@@ -78,38 +86,42 @@ class SyncAdapter:
 
     name = "sync"
 
-    def __init__(self, url: str) -> None:
-        self.client = LockClient(url)
+    def __init__(self) -> None:
+        self.clients: Dict[Target, LockClient] = {}
         self.pool = ThreadPoolExecutor(max_workers=8)
 
-    def client_for(self, via: Optional[str], timeout_ms: Optional[int]) -> LockClient:
-        url = closed_port_url() if via == "closedPort" else self.client.url
-        return LockClient(url, timeout=(timeout_ms or 10_000) / 1000)
+    def client(self, target: Target) -> LockClient:
+        if target not in self.clients:
+            self.clients[target] = LockClient(target.url, api_key=target.api_key, ca_file=target.ca_file, timeout=target.timeout)
+        return self.clients[target]
 
-    def acquire(self, resource: str, step: Dict[str, Any]) -> Permit:
-        return self.client_for(step.get("via"), step.get("timeoutMs")).acquire(
+    def acquire(self, target: Target, resource: str, step: Dict[str, Any]) -> Permit:
+        return self.client(target).acquire(
             resource, lease=ms(step.get("leaseMs")), wait=(step.get("waitMs") or 0) / 1000, capacity=step.get("capacity")
         )
 
     def background(self, call: Callable[[], T]) -> "Future[T]":
         return self.pool.submit(call)
 
-    def release(self, run_id: str) -> None:
-        self.client.release(run_id)
+    def release(self, target: Target, run_id: str) -> None:
+        self.client(target).release(run_id)
 
-    def renew(self, run_id: str, lease_ms: Optional[int]) -> Permit:
-        return self.client.renew(run_id, lease=ms(lease_ms))
+    def renew(self, target: Target, run_id: str, lease_ms: Optional[int]) -> Permit:
+        return self.client(target).renew(run_id, lease=ms(lease_ms))
 
-    def status(self, run_id: str) -> Permit:
-        return self.client.status(run_id)
+    def status(self, target: Target, run_id: str) -> Permit:
+        return self.client(target).status(run_id)
 
-    def holders(self, resource: str, step: Dict[str, Any]) -> ResourceView:
-        return self.client_for(step.get("via"), step.get("timeoutMs")).holders(resource)
+    def holders(self, target: Target, resource: str) -> ResourceView:
+        return self.client(target).holders(resource)
 
-    def hold(self, resource: str, step: Dict[str, Any], hold: Hold, end: threading.Event, fail: Dict[str, bool]) -> None:
+    def hold(self, target: Target, resource: str, step: Dict[str, Any], hold: Hold, end: threading.Event, fail: Dict[str, bool]) -> None:
+        client = self.client(target)
+
         def keep() -> None:
             try:
-                with self.client.permit(resource, lease=ms(step["leaseMs"]), renew_every=ms(step.get("renewEveryMs"))) as p:
+                with client.permit(resource, lease=ms(step["leaseMs"]), renew_every=ms(step.get("renewEveryMs"))) as p:
+                    assert p.fencing_seq == p.permit.fencing_seq, "the block's fencing number is its permit's"
                     hold.permit = p.permit
 
                     def watch() -> None:
@@ -141,22 +153,22 @@ class AsyncAdapter:
 
     name = "asyncio"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.url = url
-        self.client = AsyncLockClient(url)
+        self.clients: Dict[Target, AsyncLockClient] = {}
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
 
-    def client_for(self, via: Optional[str], timeout_ms: Optional[int]) -> AsyncLockClient:
-        url = closed_port_url() if via == "closedPort" else self.url
-        return AsyncLockClient(url, timeout=(timeout_ms or 10_000) / 1000)
+    def client(self, target: Target) -> AsyncLockClient:
+        if target not in self.clients:
+            self.clients[target] = AsyncLockClient(target.url, api_key=target.api_key, ca_file=target.ca_file, timeout=target.timeout)
+        return self.clients[target]
 
-    def acquire(self, resource: str, step: Dict[str, Any]) -> Permit:
-        client = self.client_for(step.get("via"), step.get("timeoutMs"))
+    def acquire(self, target: Target, resource: str, step: Dict[str, Any]) -> Permit:
+        client = self.client(target)
         return self.run(
             client.acquire(resource, lease=ms(step.get("leaseMs")), wait=(step.get("waitMs") or 0) / 1000, capacity=step.get("capacity"))
         )
@@ -173,19 +185,21 @@ class AsyncAdapter:
         threading.Thread(target=run, daemon=True).start()
         return future
 
-    def release(self, run_id: str) -> None:
-        self.run(self.client.release(run_id))
+    def release(self, target: Target, run_id: str) -> None:
+        self.run(self.client(target).release(run_id))
 
-    def renew(self, run_id: str, lease_ms: Optional[int]) -> Permit:
-        return self.run(self.client.renew(run_id, lease=ms(lease_ms)))
+    def renew(self, target: Target, run_id: str, lease_ms: Optional[int]) -> Permit:
+        return self.run(self.client(target).renew(run_id, lease=ms(lease_ms)))
 
-    def status(self, run_id: str) -> Permit:
-        return self.run(self.client.status(run_id))
+    def status(self, target: Target, run_id: str) -> Permit:
+        return self.run(self.client(target).status(run_id))
 
-    def holders(self, resource: str, step: Dict[str, Any]) -> ResourceView:
-        return self.run(self.client_for(step.get("via"), step.get("timeoutMs")).holders(resource))
+    def holders(self, target: Target, resource: str) -> ResourceView:
+        return self.run(self.client(target).holders(resource))
 
-    def hold(self, resource: str, step: Dict[str, Any], hold: Hold, end: threading.Event, fail: Dict[str, bool]) -> None:
+    def hold(self, target: Target, resource: str, step: Dict[str, Any], hold: Hold, end: threading.Event, fail: Dict[str, bool]) -> None:
+        client = self.client(target)
+
         async def watch(lost: asyncio.Event, p: Any) -> None:
             await lost.wait()
             hold.lost_at = time.time()
@@ -194,7 +208,8 @@ class AsyncAdapter:
 
         async def keep() -> None:
             try:
-                async with self.client.permit(resource, lease=ms(step["leaseMs"]), renew_every=ms(step.get("renewEveryMs"))) as p:
+                async with client.permit(resource, lease=ms(step["leaseMs"]), renew_every=ms(step.get("renewEveryMs"))) as p:
+                    assert p.fencing_seq == p.permit.fencing_seq, "the block's fencing number is its permit's"
                     hold.permit = p.permit
                     watcher = asyncio.ensure_future(watch(p.lost, p))
                     hold.entered.set()
@@ -227,6 +242,18 @@ def post_network(change: Dict[str, Any]) -> None:
         assert response.status == 204, response.status
 
 
+def post_keys(service: str, without: List[str]) -> None:
+    """The harness rewrites the service's key file without those keys and answers once the service refuses them."""
+    request = urllib.request.Request(
+        CONTROL_URL + "/keys",
+        data=json.dumps({"service": service, "without": without}).encode(),
+        method="POST",
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 204, response.status
+
+
 def lock_waiters() -> float:
     with urllib.request.urlopen(SERVICE_URL + "/metrics", timeout=10) as response:
         for line in response.read().decode().splitlines():
@@ -242,9 +269,10 @@ def check_error(error: BaseException, expected: Dict[str, Any], where: str) -> N
     assert isinstance(error, LockServiceError), f"{where}: expected LockServiceError, got {error!r}"
     if "code" in expected:
         assert error.code == expected["code"], f"{where}: code {error.code!r}, expected {expected['code']!r} ({error})"
-        cls = CLASS_OF_CODE.get(expected["code"])
-        if cls is not None:
-            assert isinstance(error, cls), f"{where}: {type(error).__name__} is not {cls.__name__}"
+        cls = class_of_code()[expected["code"]]
+        assert isinstance(error, cls), f"{where}: {type(error).__name__} is not {cls.__name__}"
+    if "keyRefused" in expected:
+        assert isinstance(error, KeyRefused) == expected["keyRefused"], f"{where}: {type(error).__name__} is {'not ' if expected['keyRefused'] else ''}KeyRefused"
     for key, attribute in (("status", "status"), ("state", "state"), ("capacity", "capacity")):
         if key in expected:
             assert getattr(error, attribute) == expected[key], f"{where}: {attribute} {getattr(error, attribute)!r}, expected {expected[key]!r}"
@@ -254,12 +282,25 @@ def check_error(error: BaseException, expected: Dict[str, Any], where: str) -> N
         assert expected["messageIncludes"] in error.message, f"{where}: {error.message!r} does not name {expected['messageIncludes']!r}"
 
 
-def check_permit(permit: Any, expected: Dict[str, Any], saved: Dict[str, Permit], previous: Optional[Permit], where: str) -> None:
+def check_permit(
+    permit: Any, expected: Dict[str, Any], saved: Dict[str, Permit], named: Callable[[str], Permit], previous: Optional[Permit], where: str
+) -> None:
     if "state" in expected:
         assert permit.state == expected["state"], f"{where}: state {permit.state!r}"
     if "held" in expected:
-        held = sorted(p.run_id for p in permit.held)
-        assert held == sorted(saved[name].run_id for name in expected["held"]), f"{where}: held {held}"
+        shown = sorted(p.run_id for p in permit.held if p.run_id is not None)
+        assert shown == sorted(saved[name].run_id for name in expected["held"]), f"{where}: held {shown}"
+        hidden = sum(1 for p in permit.held if p.run_id is None)
+        assert hidden == expected.get("hidden", 0), f"{where}: {hidden} permit(s) shown without their token"
+    if expected.get("fencingSeq"):
+        seq = permit.fencing_seq
+        assert isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0, f"{where}: fencing_seq {seq!r}"
+    if "sameFencingSeq" in expected:
+        other = named(expected["sameFencingSeq"]).fencing_seq
+        assert permit.fencing_seq == other, f"{where}: fencing_seq {permit.fencing_seq} != {other}"
+    if "fencingSeqAbove" in expected:
+        earlier = named(expected["fencingSeqAbove"]).fencing_seq
+        assert permit.fencing_seq > earlier, f"{where}: fencing_seq {permit.fencing_seq} is not above {earlier}"
     if "extendedByAtLeastMs" in expected:
         assert previous is not None
         extended = (permit.expires_at - previous.expires_at).total_seconds() * 1000
@@ -289,15 +330,30 @@ def run_scenario(adapter: Any, scenario: Dict[str, Any]) -> None:
             return name[len("literal:"):]
         return resources.setdefault(name, f"conf-py-{adapter.name}-{name}-{uuid.uuid4().hex[:8]}")
 
-    def run_id(step: Dict[str, Any]) -> str:
-        if "runId" in step:
-            return str(step["runId"])
-        name = step["permit"]
+    def named(name: str) -> Permit:
+        """A saved permit, or the permit of a hold."""
         if name in holds:
             permit = holds[name].permit
             assert permit is not None
-            return permit.run_id
-        return saved[name].run_id
+            return permit
+        return saved[name]
+
+    def run_id(step: Dict[str, Any]) -> str:
+        return str(step["runId"]) if "runId" in step else named(step["permit"]).run_id
+
+    service: Dict[str, Any] = {"url": SERVICE_URL, "keys": {}}
+    if "service" in scenario:
+        assert scenario["service"] in SERVICES, f"the harness did not start the service {scenario['service']!r}"
+        service = SERVICES[scenario["service"]]
+
+    def target(step: Dict[str, Any]) -> Target:
+        key_name = step["key"] if "key" in step else scenario.get("key")
+        return Target(
+            url=closed_port_url() if step.get("via") == "closedPort" else service["url"],
+            api_key=service["keys"].get(key_name, UNKNOWN_KEY) if key_name else None,
+            ca_file=None if step.get("caFile") is False else service.get("caFile"),
+            timeout=(step.get("timeoutMs") or 10_000) / 1000,
+        )
 
     if CONTROL_URL:
         post_network({"delayMs": 0, "stalled": False})
@@ -309,21 +365,21 @@ def run_scenario(adapter: Any, scenario: Dict[str, Any]) -> None:
             try:
                 result: Any = None
                 if kind == "acquire" and "background" in step:
-                    name = resource(step["resource"])
-                    background[step["background"]] = adapter.background(lambda s=step, n=name: adapter.acquire(n, s))
+                    name, to = resource(step["resource"]), target(step)
+                    background[step["background"]] = adapter.background(lambda s=step, n=name, t=to: adapter.acquire(t, n, s))
                     continue
                 if kind == "acquire":
-                    result = adapter.acquire(resource(step["resource"]), step)
+                    result = adapter.acquire(target(step), resource(step["resource"]), step)
                 elif kind == "await":
                     result = background.pop(step["background"]).result(timeout=60)
                 elif kind == "release":
-                    adapter.release(run_id(step))
+                    adapter.release(target(step), run_id(step))
                 elif kind == "renew":
-                    result = adapter.renew(run_id(step), step.get("leaseMs"))
+                    result = adapter.renew(target(step), run_id(step), step.get("leaseMs"))
                 elif kind == "status":
-                    result = adapter.status(run_id(step))
+                    result = adapter.status(target(step), run_id(step))
                 elif kind == "holders":
-                    result = adapter.holders(resource(step["resource"]), step)
+                    result = adapter.holders(target(step), resource(step["resource"]))
                 elif kind == "untilWaiting":
                     deadline = time.monotonic() + 10
                     while lock_waiters() != step["count"]:
@@ -334,10 +390,13 @@ def run_scenario(adapter: Any, scenario: Dict[str, Any]) -> None:
                     post_network(change)
                     if step.get("stalled") is True:
                         stalled_at = time.time()
+                elif kind == "keys":
+                    assert "service" in scenario, f"{where}: a keys step needs the scenario's service"
+                    post_keys(scenario["service"], step["without"])
                 elif kind == "hold":
                     hold, end, fail = Hold(), threading.Event(), {"fail": False}
                     holds[step["name"]], ends[step["name"]], fails[step["name"]] = hold, end, fail
-                    adapter.hold(resource(step["resource"]), step, hold, end, fail)
+                    adapter.hold(target(step), resource(step["resource"]), step, hold, end, fail)
                     assert hold.entered.wait(30), f"{where}: the hold was not entered"
                     if hold.raised is not None:
                         raise hold.raised
@@ -369,7 +428,7 @@ def run_scenario(adapter: Any, scenario: Dict[str, Any]) -> None:
                 continue
             assert "expectError" not in step, f"{where}: expected {step['expectError']}, got {result!r}"
             if "expect" in step:
-                check_permit(result, step["expect"], saved, previous, where)
+                check_permit(result, step["expect"], saved, named, previous, where)
             if "save" in step:
                 saved[step["save"]] = result
     finally:
@@ -377,3 +436,6 @@ def run_scenario(adapter: Any, scenario: Dict[str, Any]) -> None:
             end.set()
         if CONTROL_URL:
             post_network({"delayMs": 0, "stalled": False})
+        # A scenario that removes keys puts them back even when it fails, so later scenarios have them.
+        if CONTROL_URL and any(step["do"] == "keys" for step in scenario["steps"]):
+            post_keys(scenario["service"], [])

@@ -1,6 +1,7 @@
 """What the Python client promises beyond the shared scenarios: every way out of a permit block
 releases, p.lost is a threading.Event (an asyncio.Event in the asyncio variant), errors carry
-retry_after, and the installed package is typed."""
+retry_after, a CA file (ca_file= or PERMIT_CA_FILE) is what an https:// service is trusted through,
+and the installed package is typed."""
 from __future__ import annotations
 
 import asyncio
@@ -13,12 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from temporal_lock_client import LockClient, PermitEnded, PermitLost, ResourceBusy
+from temporal_lock_client import LockClient, PermitEnded, PermitLost, ResourceBusy, ServiceUnreachable
 from temporal_lock_client.aio import AsyncLockClient
 
-from conformance_runner import SERVICE_URL, lock_waiters
+from conformance_runner import SERVICE_URL, SERVICES, lock_waiters
 
 needs_service = pytest.mark.skipif(not SERVICE_URL, reason="LOCK_SERVICE_URL is not set: `npm test` runs these against a real service")
+needs_secure_service = pytest.mark.skipif(
+    "secure" not in SERVICES, reason="LOCK_CONFORMANCE_SERVICES has no secure service: `npm test` starts one"
+)
 
 
 async def until_waiters(count: int) -> None:
@@ -123,6 +127,32 @@ def test_a_cancelled_waiting_async_acquire_leaves_no_permit_behind() -> None:
         await client.release(fresh)
 
     asyncio.run(scenario())
+
+
+@needs_secure_service
+def test_an_https_service_is_trusted_through_ca_file_or_permit_ca_file_and_not_without_either(monkeypatch: pytest.MonkeyPatch) -> None:
+    secure = SERVICES["secure"]
+    key = secure["keys"]["client-a"]
+    name = f"conf-{resource()}"
+    monkeypatch.delenv("PERMIT_CA_FILE", raising=False)
+    with pytest.raises(ServiceUnreachable, match="CERTIFICATE_VERIFY_FAILED"):
+        LockClient(secure["url"], api_key=key).holders(name)
+
+    monkeypatch.setenv("PERMIT_CA_FILE", secure["caFile"])
+    assert LockClient(secure["url"], api_key=key).holders(name).held == ()
+
+    async def held_async() -> int:
+        return len((await AsyncLockClient(secure["url"], api_key=key).holders(name)).held)
+
+    assert asyncio.run(held_async()) == 0
+
+    # An explicit ca_file is used instead of the environment's.
+    monkeypatch.setenv("PERMIT_CA_FILE", "/nonexistent/ca.pem")
+    assert LockClient(secure["url"], api_key=key, ca_file=secure["caFile"]).holders(name).held == ()
+    with pytest.raises(ValueError, match="^PERMIT_CA_FILE: /nonexistent/ca.pem does not exist$"):
+        LockClient(secure["url"], api_key=key)
+    with pytest.raises(ValueError, match="^ca_file: /nonexistent/other.pem does not exist$"):
+        AsyncLockClient(secure["url"], api_key=key, ca_file="/nonexistent/other.pem")
 
 
 def test_a_url_with_credentials_is_refused_and_the_key_never_shows() -> None:

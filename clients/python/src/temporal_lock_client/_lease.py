@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from .errors import LockServiceError
+from .errors import KeyRefused, LockServiceError
 from .models import Permit
 
 
@@ -32,13 +32,17 @@ class LeasePlan:
         return LeasePlan(lease_s, every, margin)
 
 
-def refusal_reason(code: str) -> str:
+def refusal_reason(refusal: LockServiceError) -> str:
     """Why a permit whose renewals the service refuses is lost once its lease runs out."""
-    return "renewal_limit" if code == "renewal_limit" else "max_hold"
+    if isinstance(refusal, KeyRefused):
+        return "key_refused"
+    return "renewal_limit" if refusal.code == "renewal_limit" else "max_hold"
 
 
 def lost_detail(run_id: str, refusal: Optional[LockServiceError]) -> str:
     """The message of a permit lost because its lease ran out on the local clock."""
+    if isinstance(refusal, KeyRefused):
+        return f"permit {run_id} is lost: the service refuses the API key ({refusal.message}) and the lease is running out"
     if refusal is not None:
         return f"permit {run_id} is lost: the service refuses renewals ({refusal.message}) and the lease is running out"
     return f"permit {run_id} is lost: no renewal succeeded before the lease would run out"

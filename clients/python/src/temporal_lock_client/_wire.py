@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import ssl
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -12,7 +14,7 @@ from typing import Any, Dict, Mapping, Optional, Union
 from urllib.parse import quote, urlsplit
 
 from .errors import LockServiceError, error_class
-from .models import Permit
+from .models import Permit, ViewedPermit
 
 DEFAULT_TIMEOUT = 10.0
 """Seconds one request may take, not counting the time an acquire waits on the service."""
@@ -22,7 +24,7 @@ DEFAULT_RETRY_AFTER = 1.0
 """The pause before asking again when a refusal carries no Retry-After."""
 USER_AGENT = "temporal-lock-client-python/0.1.0"
 
-PermitRef = Union[Permit, str]
+PermitRef = Union[Permit, ViewedPermit, str]
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,27 @@ def normalize_url(url: str) -> str:
     return url.rstrip("/")
 
 
+def tls_context(ca_file: Optional[str], ssl_context: Optional[ssl.SSLContext]) -> Optional[ssl.SSLContext]:
+    """What verifies an https:// service: ``ssl_context`` as given, or one that trusts only the CA in
+    ``ca_file`` (default: the file named by PERMIT_CA_FILE, as for the ``permit`` command), or None for
+    the system's CAs. Raises ValueError naming the option when the file cannot be used."""
+    if ssl_context is not None:
+        if ca_file is not None:
+            raise ValueError("ca_file: give ca_file or ssl_context, not both")
+        return ssl_context
+    name = "ca_file"
+    if ca_file is None:
+        name, ca_file = "PERMIT_CA_FILE", os.environ.get("PERMIT_CA_FILE") or None
+    if ca_file is None:
+        return None
+    if not os.path.isfile(ca_file):
+        raise ValueError(f"{name}: {ca_file} does not exist")
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (ssl.SSLError, OSError) as error:
+        raise ValueError(f"{name}: {ca_file} is not a PEM file of CA certificates ({error})") from None
+
+
 def headers_for(request: Request, api_key: Optional[str]) -> Dict[str, str]:
     """The headers of a request: JSON in and out, and the gateway key when there is one."""
     headers = {"accept": "application/json", "user-agent": USER_AGENT}
@@ -72,8 +95,12 @@ def milliseconds(name: str, seconds: Optional[float]) -> Optional[int]:
 
 
 def run_id_of(permit: PermitRef) -> str:
-    """The runId of a Permit, or the string itself."""
-    return permit.run_id if isinstance(permit, Permit) else permit
+    """The runId of a permit, or the string itself."""
+    if isinstance(permit, str):
+        return permit
+    if permit.run_id is None:
+        raise ValueError("permit: its runId is not shown to this key (only to the key that holds it, and to admin keys)")
+    return permit.run_id
 
 
 def _json(body: Mapping[str, Any]) -> bytes:

@@ -24,8 +24,9 @@ log = logging.getLogger("temporal_lock_client")
 
 
 class AsyncLockClient:
-    """LockClient for asyncio: the same calls, awaited. Cancelling a call closes its connection; a
-    cancelled waiting acquire thus stops waiting on the service, which releases a slot granted meanwhile."""
+    """LockClient for asyncio: the same calls and options (``api_key``, ``ca_file`` or PERMIT_CA_FILE,
+    ``ssl_context``), awaited. Cancelling a call closes its connection; a cancelled waiting acquire thus
+    stops waiting on the service, which releases a slot granted meanwhile."""
 
     def __init__(
         self,
@@ -34,13 +35,14 @@ class AsyncLockClient:
         api_key: Optional[str] = None,
         timeout: float = _wire.DEFAULT_TIMEOUT,
         max_wait_per_request: float = _wire.MAX_WAIT_PER_REQUEST,
+        ca_file: Optional[str] = None,
         ssl_context: Optional[ssl.SSLContext] = None,
     ) -> None:
         self.url = _wire.normalize_url(url)
         self._api_key = api_key or None
         self.timeout = timeout
         self.max_wait_per_request = max_wait_per_request
-        self._ssl = ssl_context
+        self._ssl = _wire.tls_context(ca_file, ssl_context)
 
     def __repr__(self) -> str:
         return f"AsyncLockClient({self.url!r})"  # never the key
@@ -159,7 +161,9 @@ async def release_best_effort_async(client: AsyncLockClient, run_id: str) -> Rel
 
 class AsyncPermitKeeper:
     """PermitKeeper for asyncio: renews in a task, sets ``lost`` (an asyncio.Event) when the service
-    says the permit ended or no renewal succeeded before the lease would run out (minus the margin)."""
+    says the permit ended or no renewal succeeded before the lease would run out (minus the margin).
+    A renewal refused for good (RenewalLimit, MaxHoldExceeded, KeyRefused) is not asked again, and
+    ``lost`` is set that margin before the lease it still has runs out, as PermitKeeper does."""
 
     def __init__(
         self, client: AsyncLockClient, permit: Permit, *, lease: Optional[float] = None, renew_every: Optional[float] = None
@@ -212,7 +216,7 @@ class AsyncPermitKeeper:
         self._timer = asyncio.get_running_loop().call_later(delay, self._lease_running_out)
 
     def _lease_running_out(self) -> None:
-        reason = refusal_reason(self._refusal.code) if self._refusal else "unconfirmed"
+        reason = refusal_reason(self._refusal) if self._refusal else "unconfirmed"
         self._declare_lost(PermitLost(lost_detail(self._permit.run_id, self._refusal), run_id=self._permit.run_id, reason=reason))
 
     def _declare_lost(self, error: PermitLost) -> None:
@@ -326,6 +330,11 @@ class AsyncPermitHold:
     def token(self) -> str:
         """The fencing token (= runId)."""
         return self._require().permit.fencing_token
+
+    @property
+    def fencing_seq(self) -> int:
+        """The fencing number (see Permit.fencing_seq): send it with each write to a store that refuses lower ones."""
+        return self._require().permit.fencing_seq
 
     @property
     def lost(self) -> asyncio.Event:

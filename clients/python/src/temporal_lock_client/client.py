@@ -37,8 +37,10 @@ def check_wait(wait: float) -> float:
 class LockClient:
     """A client of the lock service's HTTP API. Times are in seconds. Every call raises a
     LockServiceError subclass when the service refuses, or ServiceUnreachable when it does not answer.
-    ``api_key`` is sent as ``authorization: Bearer <key>`` for a gateway in front of the service (which
-    itself checks no key); ``ssl_context`` verifies an https:// gateway with a CA of your own."""
+    ``api_key`` is sent as ``authorization: Bearer <key>`` (a service with API_KEYS_FILE refuses requests
+    without one: Unauthorized, Forbidden). ``ca_file`` is the PEM file of the CA that signed an https://
+    service's certificate, when the system does not trust it; without it the file named by the
+    environment variable PERMIT_CA_FILE is used, if any. ``ssl_context`` replaces both."""
 
     def __init__(
         self,
@@ -47,13 +49,14 @@ class LockClient:
         api_key: Optional[str] = None,
         timeout: float = _wire.DEFAULT_TIMEOUT,
         max_wait_per_request: float = _wire.MAX_WAIT_PER_REQUEST,
+        ca_file: Optional[str] = None,
         ssl_context: Optional[ssl.SSLContext] = None,
     ) -> None:
         self.url = _wire.normalize_url(url)
         self._api_key = api_key or None
         self.timeout = timeout
         self.max_wait_per_request = max_wait_per_request
-        self._ssl = ssl_context
+        self._ssl = _wire.tls_context(ca_file, ssl_context)
 
     def __repr__(self) -> str:
         return f"LockClient({self.url!r})"  # never the key

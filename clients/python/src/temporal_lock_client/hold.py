@@ -115,6 +115,12 @@ class PermitHold:
         return self._require().permit.fencing_token
 
     @property
+    def fencing_seq(self) -> int:
+        """The fencing number (see Permit.fencing_seq): send it with each write to a store that refuses
+        writes carrying a lower number than the highest it has seen."""
+        return self._require().permit.fencing_seq
+
+    @property
     def lost(self) -> threading.Event:
         """Set when the permit can no longer be counted on (see ``lost_error``): stop acting under it."""
         return self._require().lost

@@ -19,6 +19,10 @@ class PermitKeeper:
     """Renews ``permit`` every ``renew_every`` seconds (default a third of the lease), retries failed
     renewals with back-off, and sets ``lost`` when the service says the permit has ended or when no
     renewal has succeeded by the time the lease would end, minus a safety margin (max(0.2 s, lease/10)).
+    A renewal the service refuses for good (RenewalLimit, MaxHoldExceeded, or KeyRefused: the key was
+    removed from the service's key file, say) is not asked again: the permit stays held until its lease
+    runs out, and ``lost`` is set that margin before (reason ``renewal_limit``, ``max_hold`` or
+    ``key_refused``).
 
     The lease is timed on the monotonic clock from when each request was *sent*, never from when its
     answer arrived, so the keeper never believes the lease ends later than the service does."""
@@ -87,7 +91,7 @@ class PermitKeeper:
             if self._done.is_set() or time.monotonic() < self._deadline - self._plan.margin:
                 return  # stopped, or a renewal moved the deadline and armed a newer timer
             refusal = self._refusal
-            reason = refusal_reason(refusal.code) if refusal else "unconfirmed"
+            reason = refusal_reason(refusal) if refusal else "unconfirmed"
             self._declare_lost(PermitLost(lost_detail(self._permit.run_id, refusal), run_id=self._permit.run_id, reason=reason))
 
     def _declare_lost(self, error: PermitLost) -> None:
@@ -124,7 +128,7 @@ class PermitKeeper:
                 return
             except LockServiceError as error:
                 if not error.retryable:
-                    # max_hold_exceeded, renewal_limit, a lease it will not grant: asking again cannot help.
+                    # max_hold_exceeded, renewal_limit, a refused key, a lease it will not grant: asking again cannot help.
                     with self._lock:
                         self._refusal = error
                     self._emit("renewal_refused", error)

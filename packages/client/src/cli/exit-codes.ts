@@ -17,7 +17,10 @@ export const EXIT = {
   busy: 75,
   /** The permit is lost or ended: renew answered 410/404, renewals failed until the lease ran out, or it can no longer be renewed. */
   lost: 76,
-  /** The service (or a gateway in front of it) refused the API key: none, unknown, or not allowed to do this (401/403). */
+  /**
+   * The service (or a gateway in front of it) refused the API key: none, unknown, or not allowed to do
+   * this (401/403); for `run`, also a permit lost because its renewals were refused so.
+   */
   noPermission: 77,
   /** `run`: the command was found but could not be executed (like a shell). */
   cannotExecute: 126,
@@ -41,7 +44,8 @@ export function exitCodeForSignal(signal: NodeJS.Signals): number {
 /** The exit code that tells a script what kind of failure this was. */
 export function exitCodeForError(error: unknown): number {
   if (error instanceof UsageError || error instanceof DurationError) return EXIT.usage;
-  if (error instanceof PermitLostError) return EXIT.lost;
+  // A key refused while renewing says what every other refused key says: fix the key, not the lock.
+  if (error instanceof PermitLostError) return error.reason === 'key_refused' ? EXIT.noPermission : EXIT.lost;
   if (error instanceof LockServiceUnreachableError) return EXIT.unavailable;
   if (error instanceof LockServiceError) {
     switch (error.code) {

@@ -32,7 +32,7 @@ Exit codes:
   ${EXIT.lost}   the permit is lost or ended (run: after stopping the command; status, renew,
        release: it has ended, is unknown, or may not be renewed any more)
   ${EXIT.noPermission}   the API key was refused (HTTP 401: none or unknown; 403: its role or
-       prefixes do not allow this)
+       prefixes do not allow this; run: its renewals were refused so, after stopping the command)
   ${EXIT.cannotExecute}  run: the command cannot be executed
   ${EXIT.commandNotFound}  run: the command was not found
   128+N  run: the command was killed by signal N (e.g. 143 for SIGTERM), or a signal N stopped

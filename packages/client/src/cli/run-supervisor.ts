@@ -4,7 +4,7 @@ import { PermitKeeper, type PermitKeeperEvent } from '../client/permit-keeper.js
 import { releaseBestEffort } from '../client/release-best-effort.js';
 import type { Permit } from '../client/types.js';
 import { formatDuration } from './duration.js';
-import { EXIT, exitCodeForSignal } from './exit-codes.js';
+import { EXIT, exitCodeForError, exitCodeForSignal } from './exit-codes.js';
 import { describeError, type CliIo } from './io.js';
 import { onSignals } from './signals.js';
 import type { AcquireSettings } from './commands/acquire-options.js';
@@ -68,8 +68,9 @@ function keeperReporter(plan: RunPlan): (event: PermitKeeperEvent) => void {
 
 /**
  * `permit run`: acquire, run the command with the permit in its environment while renewing it,
- * pass signals on, release when the command ends, and answer with the command's exit code (or
- * EXIT.lost when the permit was lost, after stopping the command).
+ * pass signals on, release when the command ends, and answer with the command's exit code (or, when
+ * the permit was lost, after stopping the command: EXIT.lost, or EXIT.noPermission when the loss came
+ * from a refused key).
  */
 export async function runUnderPermit(plan: RunPlan): Promise<number> {
   const { client, resource, io } = plan;
@@ -150,7 +151,7 @@ export async function runUnderPermit(plan: RunPlan): Promise<number> {
       io.say(`cannot run ${plan.command}: ${notFound ? 'command not found' : end.spawnError.message}`);
       return notFound ? EXIT.commandNotFound : EXIT.cannotExecute;
     }
-    if (keeper.lost.aborted) return EXIT.lost;
+    if (keeper.lost.aborted) return exitCodeForError(keeper.lost.reason);
     if (end.signal) return exitCodeForSignal(end.signal);
     return end.code ?? EXIT.software;
   } finally {

@@ -12,6 +12,8 @@ export class LockServiceError extends Error {
     readonly retryAfterSeconds?: number,
     /** How the permit ended (permit_ended only). */
     readonly state?: PermitEndState,
+    /** The capacity in force for the resource (capacity_conflict only). */
+    readonly capacity?: number,
   ) {
     super(message);
     this.name = 'LockServiceError';
@@ -20,6 +22,11 @@ export class LockServiceError extends Error {
   /** True for answers that may succeed when asked again later: busy, Temporal unavailable, shutting down, 5xx, 429. */
   get retryable(): boolean {
     return this.code === 'resource_busy' || this.status >= 500 || this.status === 429;
+  }
+
+  /** True when the API key was refused: none or an unknown one (401), or one not allowed this (403), by the service or a gateway. */
+  get keyRefused(): boolean {
+    return this.status === 401 || this.status === 403;
   }
 
   /** True when the permit is gone for good: ended (410) or unknown (404). */
@@ -42,9 +49,13 @@ export class LockServiceUnreachableError extends Error {
  * - `unconfirmed`: no renewal succeeded before the lease would run out;
  * - `max_hold`: the service refuses further renewals (maximum hold time) and the lease is running out;
  * - `renewal_limit`: the service refuses further renewals (the permit was renewed as often as one
- *   permit may be) and the lease is running out.
+ *   permit may be) and the lease is running out;
+ * - `key_refused`: the service refuses renewals because it refuses the API key (401, 403: the key was
+ *   removed from the service's key file, say) and the lease is running out.
+ * The three refusals are reported as the lease runs out, not at once: the service still holds the
+ * permit until then, as its fencing check says.
  */
-export type PermitLostReason = 'ended' | 'unconfirmed' | 'max_hold' | 'renewal_limit';
+export type PermitLostReason = 'ended' | 'unconfirmed' | 'max_hold' | 'renewal_limit' | 'key_refused';
 
 /** The reason of the AbortSignal that fires when a kept permit is lost. */
 export class PermitLostError extends Error {

@@ -354,8 +354,8 @@ export class LockClient {
     }
     const error = ErrorSchema.safeParse(answer.body);
     if (error.success) {
-      const { error: code, message, state } = error.data;
-      throw new LockServiceError(message, answer.status, code, answer.retryAfterSeconds, state);
+      const { error: code, message, state, capacity } = error.data;
+      throw new LockServiceError(message, answer.status, code, answer.retryAfterSeconds, state, capacity);
     }
     const excerpt = typeof answer.body === 'string' ? answer.body.slice(0, 200) : JSON.stringify(answer.body).slice(0, 200);
     throw new LockServiceError(

@@ -32,7 +32,9 @@ const MAX_RETRY_MS = 2_000;
 /**
  * Keeps a permit alive: renews it every `renewEveryMs`, retries failed renewals with back-off, and
  * aborts `lost` when the service says the permit has ended or when no renewal has succeeded by the
- * time the lease would end (minus a safety margin). Expiry is tracked on the local clock from the
+ * time the lease would end (minus a safety margin). A renewal the service refuses for good (maximum
+ * hold time, renewal limit, a refused key) is not asked again, and `lost` aborts that margin before
+ * the lease it still has runs out. Expiry is tracked on the local clock from the
  * moment each request was *sent* (the first lease from the acquire's, plus the time the service says
  * it waited before the lease began; each later one from its renewal's), never from when its answer
  * arrived: the service began each lease no earlier, so the local expiry is never later than its own.
@@ -93,9 +95,11 @@ export class PermitKeeper {
     const delayMs = Math.max(0, this.heldUntilMs - this.safetyMarginMs - Date.now());
     this.lostTimer = setTimeout(() => {
       const reason = this.refusal ? refusalReason(this.refusal) : 'unconfirmed';
-      const detail = this.refusal
-        ? `the service refuses renewals (${this.refusal.message}) and the lease is running out`
-        : `no renewal succeeded before the lease would run out`;
+      const detail = !this.refusal
+        ? `no renewal succeeded before the lease would run out`
+        : this.refusal.keyRefused
+          ? `the service refuses the API key (${this.refusal.message}) and the lease is running out`
+          : `the service refuses renewals (${this.refusal.message}) and the lease is running out`;
       this.declareLost(new PermitLostError(`permit ${this.permit.runId} is lost: ${detail}`, this.permit.runId, reason));
     }, delayMs);
   }
@@ -137,7 +141,9 @@ export class PermitKeeper {
           return;
         }
         if (error instanceof LockServiceError && !error.retryable) {
-          // max_hold_exceeded, renewal_limit, or a lease the service will not grant: asking again cannot help.
+          // max_hold_exceeded, renewal_limit, a refused key (401/403), or a lease the service will not
+          // grant: asking again cannot help. The permit stays held until its lease ends, so the lost
+          // timer, not this refusal, says when to stop.
           this.refusal = error;
           this.options.onEvent?.({ type: 'renewal_refused', error });
           this.armLostTimer();
@@ -153,6 +159,7 @@ export class PermitKeeper {
 
 /** Why a permit whose renewals the service refuses is lost once its lease runs out. */
 function refusalReason(refusal: LockServiceError): PermitLostReason {
+  if (refusal.keyRefused) return 'key_refused';
   return refusal.code === 'renewal_limit' ? 'renewal_limit' : 'max_hold';
 }
 

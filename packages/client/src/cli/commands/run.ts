@@ -26,8 +26,9 @@ is held and permit exits 128+N.
 
 Lost permit: when the service says the permit has ended, when renewals keep failing until the
 lease would run out, or when the service refuses further renewals (maximum hold time, most
-renewals one permit may have) and the lease is about to run out, the command gets SIGTERM,
-then SIGKILL after --kill-grace, and permit exits 76.
+renewals one permit may have, or the API key: 401/403) and the lease is about to run out, the
+command gets SIGTERM, then SIGKILL after --kill-grace, and permit exits 76 (77 when it was the
+key that was refused).
 
 Options:
 ${ACQUIRE_HELP}
