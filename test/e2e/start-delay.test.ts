@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import proto from '@temporalio/proto';
+import { metric } from '../helpers/metrics.js';
 import { startTestService, uniqueResource, type TestService } from '../helpers/service.js';
 
 // With PERMIT_START_DELAY=lease (the default) a permit run holds its first workflow task back until
@@ -88,5 +89,17 @@ test('PERMIT_START_DELAY=none runs the first workflow task at once', async (t) =
   const { raw } = await service.client.workflow.getHandle(workflowId, runId).describe();
   const info = raw.workflowExecutionInfo;
   assert.equal(Number(info?.executionTime?.seconds ?? 0), Number(info?.startTime?.seconds ?? -1), 'no start delay');
+  assert.equal((await service.call('DELETE', `/permits/${runId}`)).status, 204);
+});
+
+test('with TEMPORAL_EAGER_START a grant takes its fencing number from the eager workflow task, with no history read', async (t) => {
+  const service = await startTestService(t, { PERMIT_START_DELAY: 'none', TEMPORAL_EAGER_START: 'true' });
+  const acquired = await service.call('POST', `/resources/${uniqueResource('eager')}/acquire`, { leaseMs: 30_000 });
+  assert.equal(acquired.status, 201, JSON.stringify(acquired.body));
+  const { workflowId, runId, fencingSeq } = acquired.body;
+  assert.equal(await metric(service, 'lock_fencing_seq_read_duration_seconds_count'), 0, 'no history read for the fencing number');
+
+  const { events } = await service.client.workflow.getHandle(workflowId, runId).fetchHistory();
+  assert.equal(fencingSeq, String(events![0]!.taskId), "the fencing number is the start event's task ID");
   assert.equal((await service.call('DELETE', `/permits/${runId}`)).status, 204);
 });
