@@ -14,6 +14,7 @@ import { RETRY_INTERVAL_MS, startRedisPeer } from './redis.js';
 import { startThrottlePeer } from './throttle.js';
 
 const PEER_WARMUP_MS = 500;
+const PEER_QUICK_WINDOW_MS = 1_500;
 
 /** What a peer run measures besides its own scenarios: the K-curve, when the run includes it. */
 export interface PeerRunOptions {
@@ -23,8 +24,9 @@ export interface PeerRunOptions {
 /** The K-curve against a peer, with the CPU its server process used (and the benchmark's own, which drives every client). */
 function peerThroughput(label: string, system: LockSystem, process: PeerProcess, plan: BenchPlan, options: PeerRunOptions): Promise<ThroughputResult> | undefined {
   if (!options.throughput) return undefined;
-  // A peer leaves no timers behind to wait for (see plan.ts), so a short warm-up will do.
-  const levels = { ...plan.throughput, warmupMs: PEER_WARMUP_MS };
+  // A peer leaves no timers behind to wait for (see plan.ts), so a short warm-up will do; in quick mode
+  // its thousands of grants per second fill a shorter window too.
+  const levels = { ...plan.throughput, warmupMs: PEER_WARMUP_MS, ...(plan.mode === 'quick' && { durationMs: PEER_QUICK_WINDOW_MS }) };
   return runThroughput(`${label} throughput`, system, `bench-${label}-k`, levels, { server: process.child.pid, benchmark: globalThis.process.pid });
 }
 
