@@ -51,6 +51,13 @@ export function spawnTracked(command: string, args: string[], options: SpawnOpti
   return { child, closed, output: () => output };
 }
 
+/** SIGKILL of a tracked process's whole group (a replica and whatever it started), settled once it has closed. */
+export async function killGroup(tracked: TrackedChild | undefined): Promise<void> {
+  if (!tracked?.child.pid) return;
+  process.kill(-tracked.child.pid, 'SIGKILL');
+  await tracked.closed;
+}
+
 /** The same for a process group started elsewhere (the dev server's), given its leader; forget() when it has stopped. */
 export function trackGroup(pid: number): { forget(): void } {
   groups.add(pid);

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { pino } from 'pino';
-import { onCleanup, spawnTracked, trackGroup, type TrackedChild } from '../bench/cleanup.js';
+import { killGroup, onCleanup, spawnTracked, trackGroup, type TrackedChild } from '../bench/cleanup.js';
 import { say } from '../bench/progress.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
@@ -131,12 +131,7 @@ export async function startEmbeddedTopology(capacities: Record<string, number>, 
     faultKinds,
     replicaCount,
     capacities,
-    killReplica: async (index) => {
-      const tracked = replicas[index]!.process;
-      if (!tracked?.child.pid) return;
-      process.kill(-tracked.child.pid, 'SIGKILL');
-      await tracked.closed;
-    },
+    killReplica: (index) => killGroup(replicas[index]!.process),
     restartReplica: (index) => spawnReplica(index),
     killTemporal: async () => {
       if (!server) return;

@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { onCleanup, spawnTracked, type TrackedChild } from '../bench/cleanup.js';
+import { killGroup, onCleanup, spawnTracked, type TrackedChild } from '../bench/cleanup.js';
 import { EnvSchema, loadConfig } from '../src/config.js';
 import type { ServiceRole } from '../src/service-role.js';
 import { startPostgres, type Postgres } from '../examples/fencing-store/postgres.js';
@@ -190,12 +190,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     temporal,
     postgres,
     build,
-    killReplica: async (index) => {
-      const tracked = replicas[index]!.process;
-      if (!tracked?.child.pid) return;
-      process.kill(-tracked.child.pid, 'SIGKILL');
-      await tracked.closed;
-    },
+    killReplica: (index) => killGroup(replicas[index]!.process),
     restartReplica: (index) => spawnReplica(index),
     stop: async () => {
       await balancer.stop();

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { writeKeyFile, type KeyFile } from '../helpers/api-keys.js';
+import { untilWaiting } from '../helpers/metrics.js';
 import { http } from '../helpers/process.js';
 import { startTestService, uniqueResource, type TestResponse, type TestService } from '../helpers/service.js';
 
@@ -94,11 +95,7 @@ test('a key with MAX_WAITERS_PER_KEY waiting acquires gets 429 naming it for one
   const waiting = service.call('POST', `/resources/${resource}/acquire`, { waitMs: 20_000 }, keys.auth('waiter'));
   const othersWaiting = service.call('POST', `/resources/${resource}/acquire`, { waitMs: 20_000 }, keys.auth('other-waiter'));
   // The first wait is registered when its request reaches the queue; the metric says when both are there.
-  for (;;) {
-    const metrics = String((await service.call('GET', '/metrics')).body);
-    if (/^lock_waiters 2$/m.test(metrics)) break;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await untilWaiting(service, 2);
   const refused = await service.call('POST', `/resources/${resource}/acquire`, { waitMs: 20_000 }, keys.auth('waiter'));
   assertNamed(refused, 429, 'too_many_waiters', 'MAX_WAITERS_PER_KEY');
   assert.match(String(refused.headers['retry-after']), /^\d+$/);

@@ -12,6 +12,7 @@ import {
 } from '../../src/permits/closed-run-feed.js';
 import type { TemporalRpc } from '../../src/permits/temporal-rpc.js';
 import { Metrics } from '../../src/metrics.js';
+import { until } from '../helpers/metrics.js';
 
 // Which closes the feed hands on, and what it asks visibility, with a scripted visibility; the real
 // one is asked end to end in test/e2e/large-pool-waiting.test.ts.
@@ -74,8 +75,7 @@ function feedWith(visibility: ReturnType<typeof scriptedVisibility>, wanted: () 
 }
 
 async function untilQueries(visibility: ReturnType<typeof scriptedVisibility>, count: number): Promise<void> {
-  for (let i = 0; i < 200 && visibility.queries.length < count; i++) await sleep(5);
-  assert.ok(visibility.queries.length >= count, `${count} looks were made`);
+  await until(async () => visibility.queries.length >= count, `${count} looks were made`, 1_000);
 }
 
 test('a close is handed on once, though overlapping looks list it again; at most 16 per resource, the newest', async () => {

@@ -51,6 +51,16 @@ With API keys, the stream needs a key allowed to read, like every API route, and
 
 A comment line (\`: keep-alive\`) every keepAliveMs (EVENTS_KEEPALIVE_MS) keeps proxies from closing an idle stream. Events are not replayed after a reconnect: reload the state from the JSON API then.`;
 
+/** One event of the stream as an SSE parser reads it: its type, its JSON data as text, its id. */
+const ServerSentEventSchema = z
+  .object({
+    event: z.string().optional().describe('hello, granted, renewed, released, expired or refresh'),
+    data: z.string().optional().describe('The event\'s JSON, as text'),
+    id: z.string().optional().describe('Increases by one per event on this stream'),
+  })
+  .loose()
+  .describe('A Server-Sent Event (the stream also sends retry once, first, and keep-alive comments)');
+
 /** GET /events: this replica's permit events and a periodic refresh from Temporal, as Server-Sent Events. */
 export const eventRoutes: FastifyPluginAsyncZod<EventRoutesOptions> = async (app, { permits, events, actorOf }) => {
   const open = new Set<() => void>();
@@ -65,8 +75,12 @@ export const eventRoutes: FastifyPluginAsyncZod<EventRoutesOptions> = async (app
       tags: ['resources'],
       summary: 'Live permit events of this replica, and a periodic refresh from Temporal',
       description: EVENTS_DESCRIPTION,
-      produces: ['text/event-stream'],
-      response: { 200: z.string().describe('text/event-stream'), ...accessErrors(), 503: ErrorSchema },
+      response: {
+        // Only the stream is text/event-stream; refusals are JSON like every other route's.
+        200: { description: 'The event stream', content: { 'text/event-stream': { schema: ServerSentEventSchema } } },
+        ...accessErrors(),
+        503: ErrorSchema,
+      },
     },
     handler: (request, reply) => {
       reply.hijack();
