@@ -14,6 +14,7 @@ import { pino } from 'pino';
 import { generateKey } from '../src/auth/api-keys.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
+import type { PermitStartDelay } from '../src/temporal/messages.js';
 import { startDevServer } from '../src/temporal/dev-server.js';
 import { provisionTemporalCli } from '../src/temporal/provision-cli.js';
 import { REPO_ROOT, freePort } from '../test/helpers/process.js';
@@ -31,8 +32,21 @@ export interface EnvironmentOptions {
   resourceCapacities: string;
   /** When set, the service runs with --cpu-prof and writes its profile into this directory at exit. */
   profileDir?: string;
-  /** More settings for the service (limits a scenario needs), over the benchmark's own. */
+  /** More settings for the service (limits a scenario needs, or `--service-env`), over the benchmark's own. */
   serviceEnv?: Record<string, string>;
+  /**
+   * When set (`--compare-env`), a second service runs beside the first on the same server, with this
+   * environment over the first's and a task queue of its own, so two settings are measured in one run.
+   */
+  compareEnv?: Record<string, string>;
+}
+
+/** The second service of a `--compare-env` run. */
+export interface ComparedService {
+  url: string;
+  pid: number | undefined;
+  /** Its settings that differ from the first service's, as KEY=VALUE. */
+  label: string;
 }
 
 export interface Environment {
@@ -44,10 +58,15 @@ export interface Environment {
   /** The service's limits as it parsed them from the same environment. */
   maxHoldMs: number;
   rpcTimeoutMs: number;
+  /** The service's PERMIT_START_DELAY, which the raw baseline's starts use too. */
+  startDelay: PermitStartDelay;
   /** SDK client for the raw baseline, on its own connection to the same server. */
   client: Client;
   /** For GET /metrics and other reads that are not being measured. */
   http: KeepAliveHttp;
+  /** The dev server's Prometheus endpoint: its API calls and persistence requests. */
+  serverMetricsUrl: string;
+  compared: ComparedService | undefined;
   /** The service's process (node), for its memory and CPU in /proc. */
   servicePid: number;
   /** The Temporal dev server's process. */
@@ -86,6 +105,7 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Env
   const temporalVersion = (await execFileAsync(cliPath, ['--version'])).stdout.trim();
   say(`starting the Temporal dev server (${temporalVersion})`);
   const temporalDir = path.join(workDir, 'temporal');
+  const metricsPort = await freePort();
   const server = await startDevServer({
     cliPath,
     dataDir: temporalDir,
@@ -94,6 +114,7 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Env
     namespace: 'default',
     readyTimeoutMs: config.devServer.readyTimeoutMs,
     log,
+    metricsPort,
   });
   // The server's supervisor leads the group that holds both.
   const serverGroup = trackGroup(server.supervisorPid);
@@ -129,6 +150,7 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Env
   const stopService = onceOnly(() => stopChild(service));
   onCleanup('stop the lock service', stopService);
   await waitUntilReady(serviceUrl, service);
+  const compared = options.compareEnv ? await startComparedService(serviceEnv, options.compareEnv, taskQueue, workDir, options.profileDir) : undefined;
 
   const connection = await Connection.connect({ address: server.address });
   const closeConnection = onceOnly(() => connection.close());
@@ -143,8 +165,11 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Env
     taskQueue,
     maxHoldMs: serviceConfig.limits.maxHoldMs,
     rpcTimeoutMs: serviceConfig.temporal.rpcTimeoutMs,
+    startDelay: serviceConfig.permitStart.delay,
     client: new Client({ connection, namespace: 'default' }),
     http,
+    serverMetricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+    compared: compared?.service,
     servicePid: service.child.pid!,
     serverPid: server.pid,
     databaseFile: path.join(temporalDir, 'temporal.db'),
@@ -164,12 +189,41 @@ export async function startEnvironment(options: EnvironmentOptions): Promise<Env
       return { url, pid: replica.child.pid, http: replicaHttp, stop: stopReplica };
     },
     stop: async () => {
+      await compared?.stop();
       await stopService();
       await closeConnection();
       http.close();
       await stopServer();
     },
   };
+}
+
+/** The second service of a `--compare-env` run: the first's settings, then these, on a task queue and port of its own. */
+async function startComparedService(
+  base: Record<string, string>,
+  compareEnv: Record<string, string>,
+  taskQueue: string,
+  workDir: string,
+  profileDir: string | undefined,
+): Promise<{ service: ComparedService; stop: () => Promise<void> }> {
+  const env = {
+    ...base,
+    TEMPORAL_TASK_QUEUE: `${taskQueue}-compared`,
+    PORT: String(await freePort()),
+    DATA_DIR: path.join(workDir, 'compared-service'),
+    ...compareEnv,
+  };
+  loadConfig(env);
+  const url = `http://127.0.0.1:${env.PORT}`;
+  const label = Object.entries(compareEnv)
+    .map(([key, value]) => `${key}=${value}`)
+    .join(' ');
+  say(`starting a second lock service with ${label} on ${url}`);
+  const child = spawnService(env, profileDir);
+  const stop = onceOnly(() => stopChild(child));
+  onCleanup('stop the compared lock service', stop);
+  await waitUntilReady(url, child);
+  return { service: { url, pid: child.child.pid, label }, stop };
 }
 
 /** `node --import tsx src/main.ts` is `npm start` without the extra tsx launcher process in between. */

@@ -27,7 +27,16 @@ export class KeepAliveHttp {
   }
 
   /** Sends one request and resolves once the whole answer has arrived; an abort rejects it. */
-  request(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<HttpAnswer> {
+  async request(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<HttpAnswer> {
+    const { status, text, json } = await this.requestText(method, path, body, signal);
+    return { status, body: json && text !== '' ? JSON.parse(text) : text };
+  }
+
+  /**
+   * The same, with the answer's body as text: for numbers JSON.parse would round (Throttle's peer
+   * IDs are 64-bit). `json` says whether the answer said it was JSON.
+   */
+  requestText(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<{ status: number; text: string; json: boolean }> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
       const request = http.request(
@@ -49,12 +58,7 @@ export class KeepAliveHttp {
           response.on('error', reject);
           response.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
-            const isJson = (response.headers['content-type'] ?? '').includes('json') && text !== '';
-            try {
-              resolve({ status: response.statusCode ?? 0, body: isJson ? JSON.parse(text) : text });
-            } catch (error) {
-              reject(error as Error);
-            }
+            resolve({ status: response.statusCode ?? 0, text, json: (response.headers['content-type'] ?? '').includes('json') });
           });
         },
       );

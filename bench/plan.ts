@@ -1,4 +1,5 @@
 // How much each scenario does in quick and full mode, and the command-line flags that choose them.
+import type { AnatomyPlan } from './scenarios/anatomy.js';
 import type { ContentionPlan } from './scenarios/contention.js';
 import type { CyclePlan } from './scenarios/cycle.js';
 import type { ExpiryPlan, HandoffPlan } from './scenarios/handoff.js';
@@ -6,8 +7,22 @@ import type { LargePoolPlan } from './scenarios/large-pool.js';
 import type { OccupancyPlan } from './scenarios/occupancy.js';
 import type { AgingPlan } from './scenarios/aging.js';
 import type { RestartPlan } from './scenarios/restart.js';
+import type { ThroughputPlan } from './scenarios/throughput.js';
 
-export const PHASES = ['cycle', 'contention', 'handoff', 'occupancy', 'large-pool', 'restart', 'aging', 'redis', 'etcd'] as const;
+export const PHASES = [
+  'cycle',
+  'contention',
+  'handoff',
+  'occupancy',
+  'throughput',
+  'anatomy',
+  'large-pool',
+  'restart',
+  'aging',
+  'redis',
+  'etcd',
+  'throttle',
+] as const;
 export type Phase = (typeof PHASES)[number];
 /** Phases too long for --quick (filling 10,000 slots, or 100,000 closed permits, takes minutes); they run in full mode or when --only names them. */
 const FULL_ONLY: readonly Phase[] = ['large-pool', 'aging'];
@@ -21,6 +36,10 @@ export interface BenchPlan {
   handoff: HandoffPlan;
   expiry: ExpiryPlan;
   occupancy: OccupancyPlan;
+  /** K clients each on a mutex of its own, for each K. */
+  throughput: ThroughputPlan;
+  /** What one grant costs the Temporal server, variant by variant. */
+  anatomy: AnatomyPlan;
   largePool: LargePoolPlan;
   restart: RestartPlan;
   aging: AgingPlan;
@@ -36,9 +55,13 @@ export interface BenchOptions {
   out: string | undefined;
   /** Run the service with --cpu-prof and summarise where its CPU time went. */
   profile: boolean;
+  /** More environment for the service (`--service-env KEY=VALUE`, repeatable): to compare settings run by run. */
+  serviceEnv: Record<string, string>;
+  /** A second service with these settings over the first's (`--compare-env KEY=VALUE`, repeatable), measured in the same run. */
+  compareEnv: Record<string, string>;
 }
 
-/** The plan for quick (about a minute and a half on 2 cores) or full mode. */
+/** The plan for quick (about two minutes on 2 cores) or full mode (about five). */
 export function benchPlan(quick: boolean): BenchPlan {
   return {
     mode: quick ? 'quick' : 'full',
@@ -51,7 +74,8 @@ export function benchPlan(quick: boolean): BenchPlan {
       warmupMs: 1_000,
       durationMs: quick ? 5_000 : 10_000,
       waitMs: 30_000,
-      leaseMs: 30_000,
+      // Short, so the timers released runs leave behind fire inside this phase (see cycle.ts).
+      leaseMs: 2_000,
     },
     handoff: { reps: quick ? 10 : 30, warmup: 2, headStartMs: 50, headStartJitterMs: 50, waitMs: 30_000 },
     expiry: { reps: quick ? 4 : 10, leaseMs: 1_000, headStartMs: 50, headStartJitterMs: 50, waitMs: 30_000, staggerMs: 150 },
@@ -64,6 +88,10 @@ export function benchPlan(quick: boolean): BenchPlan {
       fillLeaseMs: 600_000,
       fillWaitMs: 10_000,
     },
+    // A 2 s lease and a 2 s warm-up: by a window's start, the timers its level's grants leave behind
+    // (as no-ops, a lease later) fire at the rate they are left, so the window's CPU counts them.
+    throughput: { ks: [1, 4, 16, 64], warmupMs: 2_000, durationMs: quick ? 2_500 : 8_000, leaseMs: 2_000 },
+    anatomy: { cycles: quick ? 40 : 200, rounds: quick ? 1 : 4, warmup: 5, holdMs: 50, leaseMs: 1_000 },
     largePool: {
       capacities: quick ? [1_000] : [1_000, 10_000],
       trials: quick ? 10 : 30,
@@ -91,12 +119,15 @@ export function benchPlan(quick: boolean): BenchPlan {
   };
 }
 
-export const USAGE = `usage: npm run bench -- [--quick] [--only ${PHASES.join(',')}] [--out FILE] [--profile]
-  --quick     fewer samples and shorter windows (finishes within 3 minutes); skips ${FULL_ONLY.join(', ')} unless --only names them
-  --only      comma-separated phases; "cycle" (the raw baseline) always runs; aging takes
-              10-20 minutes (100,000 closed permits, then 10,000 held)
-  --out       also write the JSON results to FILE
-  --profile   run the service with --cpu-prof and print where its CPU time went`;
+export const USAGE = `usage: npm run bench -- [--quick] [--only ${PHASES.join(',')}] [--out FILE] [--profile] [--service-env KEY=VALUE] [--compare-env KEY=VALUE]
+  --quick        fewer samples and shorter windows (finishes within 3 minutes); skips ${FULL_ONLY.join(', ')} unless --only names them
+  --only         comma-separated phases; "cycle" (the raw baseline) always runs; aging takes
+                 10-20 minutes (100,000 closed permits, then 10,000 held)
+  --out          also write the JSON results to FILE
+  --profile      run the service with --cpu-prof and print where its CPU time went
+  --service-env  run the service with this environment variable set (repeatable), e.g. PERMIT_START_DELAY=none
+  --compare-env  also run a second service with this variable set (repeatable) and measure it in the same run,
+                 interleaved with the first: cycle, hand-off after release, throughput and anatomy`;
 
 /** Parses the flags after `npm run bench --`; throws with the usage text on anything unknown. */
 export function parseOptions(args: readonly string[]): BenchOptions {
@@ -104,18 +135,31 @@ export function parseOptions(args: readonly string[]): BenchOptions {
   let only: Phase[] | undefined;
   let out: string | undefined;
   let profile = false;
+  const serviceEnv: Record<string, string> = {};
+  const compareEnv: Record<string, string> = {};
   for (let index = 0; index < args.length; index++) {
-    const arg = args[index]!;
+    const given = args[index]!;
+    // --flag=value is the same as --flag value.
+    const equals = given.startsWith('--') ? given.indexOf('=') : -1;
+    const arg = equals > 0 ? given.slice(0, equals) : given;
+    const inline = equals > 0 ? given.slice(equals + 1) : undefined;
     const value = () => {
+      if (inline !== undefined) return inline;
       const next = args[++index];
       if (next === undefined) throw new UsageError(`${arg} needs a value\n${USAGE}`);
       return next;
     };
+    if (inline !== undefined && ['--help', '--quick', '--profile'].includes(arg)) throw new UsageError(`${arg} takes no value\n${USAGE}`);
     if (arg === '--help' || arg === '-h') throw new UsageError(USAGE, 0);
     if (arg === '--quick') quick = true;
     else if (arg === '--profile') profile = true;
     else if (arg === '--out') out = value();
-    else if (arg === '--only') {
+    else if (arg === '--service-env' || arg === '--compare-env') {
+      const pair = value();
+      const equals = pair.indexOf('=');
+      if (equals < 1) throw new UsageError(`${arg} takes KEY=VALUE, got "${pair}"\n${USAGE}`);
+      (arg === '--service-env' ? serviceEnv : compareEnv)[pair.slice(0, equals)] = pair.slice(equals + 1);
+    } else if (arg === '--only') {
       only = value()
         .split(',')
         .map((name) => name.trim())
@@ -128,7 +172,10 @@ export function parseOptions(args: readonly string[]): BenchOptions {
   }
   const phases = new Set<Phase>(only ?? PHASES.filter((phase) => !(quick && FULL_ONLY.includes(phase))));
   phases.add('cycle');
-  return { plan: benchPlan(quick), phases, complete: !quick && !profile && phases.size === PHASES.length, out, profile };
+  // Only a run of the service as configured by default may stand for it in bench/results/latest.json.
+  const defaults = Object.keys(serviceEnv).length === 0 && Object.keys(compareEnv).length === 0;
+  const complete = !quick && !profile && phases.size === PHASES.length && defaults;
+  return { plan: benchPlan(quick), phases, complete, out, profile, serviceEnv, compareEnv };
 }
 
 /** A mistake on the command line (or --help): the message is for the user, with no stack trace. */

@@ -4,9 +4,11 @@
 import path from 'node:path';
 import { REPO_ROOT } from '../test/helpers/process.js';
 import { installSignalHandlers, runCleanups } from './cleanup.js';
+import { KeepAliveHttp, UnexpectedAnswer } from './http-client.js';
+import type { LockClient, LockSystem } from './lock-client.js';
 import { startEnvironment, type Environment } from './environment.js';
 import { machineInfo, sourceInfo } from './machine.js';
-import { measureEtcd, measureRedis } from './peers/measure-peers.js';
+import { measureEtcd, measureRedis, measureThrottle } from './peers/measure-peers.js';
 import { parseOptions, UsageError, type BenchOptions } from './plan.js';
 import { describeProfiles, monotonicMicros, summarizeProfile, type PhaseWindow } from './profile-summary.js';
 import { say } from './progress.js';
@@ -18,10 +20,12 @@ import { runExpiryHandoff, runReleaseHandoff } from './scenarios/handoff.js';
 import { runLargePool } from './scenarios/large-pool.js';
 import { runOccupancy } from './scenarios/occupancy.js';
 import { runAging } from './scenarios/aging.js';
+import { heldFor, runAnatomy, type AnatomyPlan, type AnatomyVariant } from './scenarios/anatomy.js';
 import { runRestarts } from './scenarios/restart.js';
+import { runThroughput, runThroughputSideBySide } from './scenarios/throughput.js';
 import { growth, meanMsBetween, scrapeMetrics, startAttemptsBetween, type MetricSamples } from './service-metrics.js';
 import { mean, summarize } from './stats.js';
-import { httpServiceSystem } from './systems/http-service.js';
+import { HttpLockClient, httpServiceSystem } from './systems/http-service.js';
 import { rawTemporalSystem } from './systems/raw-temporal.js';
 
 const CONTENTION_RESOURCE = 'bench-contention';
@@ -43,24 +47,51 @@ async function inWindow<T>(windows: PhaseWindow[], phase: string, work: () => Pr
 
 async function measureTemporal(env: Environment, options: BenchOptions, samples: Samples, windows: PhaseWindow[]): Promise<TemporalResults> {
   const { plan, phases } = options;
-  const raw = rawTemporalSystem({ client: env.client, taskQueue: env.taskQueue, maxHoldMs: env.maxHoldMs, rpcTimeoutMs: env.rpcTimeoutMs });
+  const { startDelay } = env;
+  const raw = rawTemporalSystem({ client: env.client, taskQueue: env.taskQueue, maxHoldMs: env.maxHoldMs, rpcTimeoutMs: env.rpcTimeoutMs, startDelay });
+  // The honest floor: the same start and terminate on a task queue no worker polls, so no workflow task ever runs.
+  const unpolled = rawTemporalSystem({
+    client: env.client,
+    taskQueue: `${env.taskQueue}-unpolled`,
+    maxHoldMs: env.maxHoldMs,
+    rpcTimeoutMs: env.rpcTimeoutMs,
+    startDelay,
+  });
   const http = httpServiceSystem(env.serviceUrl);
   const httpClient = await http.connect();
   const rawClient = await raw.connect();
+  const floorClient = await unpolled.connect();
+  const cpuPids = { server: env.serverPid, service: env.servicePid };
+  const compared = env.compared && httpServiceSystem(env.compared.url);
+  const comparedClient = await compared?.connect();
+  const comparedPids = env.compared && { server: env.serverPid, service: env.compared.pid };
+  // First of all: every grant of the other phases leaves a timer that fires, as a no-op, a lease
+  // (30 s) later, and those would fall into the anatomy's windows and its idle measurement.
+  const anatomyPids = { ...cpuPids, ...(env.compared && { compared: env.compared.pid }) };
+  const anatomy = phases.has('anatomy')
+    ? await inWindow(windows, 'anatomy', () =>
+        runAnatomy('anatomy', anatomyVariants(env, raw, unpolled, plan.anatomy), plan.anatomy, anatomyPids, env.serverMetricsUrl),
+      )
+    : undefined;
   let beforeCycles: MetricSamples | undefined;
   const cycles = await inWindow(windows, 'cycle', () =>
     measureCycles(
-      'cycle (raw Temporal and HTTP, interleaved)',
+      'cycle (honest floor, raw Temporal and HTTP, interleaved)',
       [
+        { label: 'unpolled', client: floorClient, resource: 'bench-unpolled-cycle' },
         { label: 'raw', client: rawClient, resource: 'bench-raw-cycle' },
         { label: 'http', client: httpClient, resource: 'bench-http-cycle' },
+        ...(comparedClient ? [{ label: 'compared', client: comparedClient, resource: 'bench-compared-cycle' }] : []),
       ],
       plan.cycle,
       async () => {
         beforeCycles = await scrapeMetrics(env.http);
       },
+      // The compared service's CPU is read too, so each subject's blocks show both services' use.
+      { ...cpuPids, ...(env.compared && { compared: env.compared.pid }) },
     ),
   );
+  await comparedClient?.close();
   const afterCycles = await scrapeMetrics(env.http);
   await httpClient.close();
   const floor = await inWindow(windows, 'healthz', () => measureRoundTrips('HTTP round trip GET /healthz', env.http, '/healthz', plan.floor));
@@ -73,6 +104,11 @@ async function measureTemporal(env: Environment, options: BenchOptions, samples:
     raw: cycleStats(cycles.get('raw')!),
     http: cycleStats(cycles.get('http')!),
     floor: summarize(floor),
+    unpolled: cycleStats(cycles.get('unpolled')!),
+    startDelay,
+    ...(anatomy && { anatomy }),
+    cycleCpuMs: Object.fromEntries([...cycles].map(([label, cycle]) => [label, cycle.cpuMs ?? {}])),
+    ...(env.compared && { compared: { label: env.compared.label, cycle: cycleStats(cycles.get('compared')!) } }),
   };
   const rawSamples = cycles.get('raw')!;
   const httpSamples = cycles.get('http')!;
@@ -113,9 +149,35 @@ async function measureTemporal(env: Environment, options: BenchOptions, samples:
     results.handoffRelease = await inWindow(windows, 'hand-off after release', () =>
       runReleaseHandoff('hand-off after release', http, 'bench-handoff', plan.handoff),
     );
+    if (compared && results.compared) {
+      results.compared.handoffRelease = await runReleaseHandoff('hand-off after release (compared service)', compared, 'bench-compared-handoff', plan.handoff);
+    }
     results.handoffExpiry = await inWindow(windows, 'hand-off after expiry', () =>
       runExpiryHandoff('hand-off after lease expiry', http, 'bench-expiry', plan.expiry),
     );
+  }
+  if (phases.has('throughput')) {
+    const before = await scrapeMetrics(env.http);
+    if (compared && comparedPids && results.compared) {
+      const [first, second] = await inWindow(windows, 'throughput', () =>
+        runThroughputSideBySide(
+          'throughput',
+          [
+            { label: 'service', system: http, resourcePrefix: 'bench-k', pids: { ...cpuPids, benchmark: process.pid } },
+            { label: 'compared service', system: compared, resourcePrefix: 'bench-compared-k', pids: { ...comparedPids, benchmark: process.pid } },
+          ],
+          plan.throughput,
+        ),
+      );
+      results.throughput = first;
+      results.compared.throughput = second;
+    } else {
+      results.throughput = await inWindow(windows, 'throughput', () =>
+        runThroughput('throughput', http, 'bench-k', plan.throughput, { ...cpuPids, benchmark: process.pid }),
+      );
+    }
+    const after = await scrapeMetrics(env.http);
+    results.throughputFencingReads = growth(before, after, 'lock_fencing_seq_read_duration_seconds_count');
   }
   if (phases.has('occupancy')) {
     results.occupancy = await inWindow(windows, 'occupancy', () =>
@@ -137,6 +199,46 @@ async function measureTemporal(env: Environment, options: BenchOptions, samples:
   return results;
 }
 
+/** The cycles whose cost to the server the anatomy phase compares, each on a resource of its own. */
+function anatomyVariants(env: Environment, raw: LockSystem, unpolled: LockSystem, { holdMs, leaseMs }: AnatomyPlan): AnatomyVariant[] {
+  const connected = (system: LockSystem) => {
+    let client: Promise<LockClient> | undefined;
+    return () => (client ??= system.connect());
+  };
+  const floor = connected(unpolled);
+  const worked = connected(raw);
+  const serviceVariants = (url: string, name: string, service: string): AnatomyVariant[] => {
+    const http = new HttpLockClient(new KeepAliveHttp(url, 1));
+    const acquire = (resource: string) => http.acquire({ resource: `${resource}-${service}`, capacity: 1, leaseMs, waitMs: 0 });
+    return [
+      { label: `${name}: acquire + release`, service, cycle: async () => (await acquire('bench-anatomy-service')).release() },
+      {
+        label: `${name}: acquire, hold ${holdMs} ms, release`,
+        service,
+        cycle: () => heldFor(holdMs, () => acquire('bench-anatomy-held'), (held) => held.release()),
+      },
+      {
+        label: `${name}: acquire, renew once, release`,
+        service,
+        cycle: async () => {
+          const held = await acquire('bench-anatomy-renewed');
+          const renewed = await http.http.request('POST', `/permits/${held.runId}/renew`, {});
+          if (renewed.status !== 200) throw new UnexpectedAnswer(`renew ${held.runId}`, renewed);
+          await held.release();
+        },
+      },
+    ];
+  };
+  const once = (system: () => Promise<LockClient>, resource: string) => async () =>
+    (await (await system()).acquire({ resource, capacity: 1, leaseMs, waitMs: 0 })).release();
+  return [
+    { label: 'honest floor: start + terminate, no worker', cycle: once(floor, 'bench-anatomy-floor') },
+    { label: 'raw: start + terminate, the worker polling', cycle: once(worked, 'bench-anatomy-raw') },
+    ...serviceVariants(env.serviceUrl, 'service', 'service'),
+    ...(env.compared ? serviceVariants(env.compared.url, `service with ${env.compared.label}`, 'compared') : []),
+  ];
+}
+
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   installSignalHandlers();
@@ -151,6 +253,8 @@ async function main(): Promise<void> {
   const env = await startEnvironment({
     resourceCapacities: `${CONTENTION_RESOURCE}=${options.plan.contention.capacity},${OCCUPANCY_RESOURCE}=${options.plan.occupancy.capacity}`,
     profileDir,
+    serviceEnv: options.serviceEnv,
+    ...(Object.keys(options.compareEnv).length > 0 && { compareEnv: options.compareEnv }),
   });
   const windows: PhaseWindow[] = [];
   const temporal = await measureTemporal(env, options, samples, windows);
@@ -163,8 +267,10 @@ async function main(): Promise<void> {
   if (profile) for (const line of describeProfiles(profile)) say(line);
 
   const peers: PeerResults[] = [];
-  if (options.phases.has('redis')) peers.push(await measureRedis(options.plan));
-  if (options.phases.has('etcd')) peers.push(await measureEtcd(options.plan));
+  const peerOptions = { throughput: options.phases.has('throughput') };
+  if (options.phases.has('redis')) peers.push(await measureRedis(options.plan, peerOptions));
+  if (options.phases.has('etcd')) peers.push(await measureEtcd(options.plan, peerOptions));
+  if (options.phases.has('throttle')) peers.push(await measureThrottle(options.plan, peerOptions));
 
   const { contention } = options.plan;
   const contentionLabel = `capacity ${contention.capacity}, ${contention.clients} clients, ${contention.holdMs} ms holds`;
@@ -174,6 +280,7 @@ async function main(): Promise<void> {
     `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}; Node ${machine.node}; ` +
     `${env.temporalVersion}. Date ${startedAt.toISOString()}, mode ${options.plan.mode}, ` +
     `commit ${source.commit}${source.dirty ? ' (with uncommitted changes)' : ''}, wall clock ${wallClockSeconds} s.` +
+    (Object.keys(options.serviceEnv).length > 0 ? ` The service ran with ${Object.entries(options.serviceEnv).map(([key, value]) => `${key}=${value}`).join(' ')}.` : '') +
     (profileDir ? ' The service ran under --cpu-prof, which slows it: use these figures to find costs, not to judge targets.' : '');
   const markdown = renderTable(table.rows);
 
@@ -184,6 +291,8 @@ async function main(): Promise<void> {
       date: startedAt.toISOString(),
       mode: options.plan.mode,
       phases: [...options.phases],
+      serviceEnv: options.serviceEnv,
+      compareEnv: options.compareEnv,
       source,
       machine: { ...machine, temporal: env.temporalVersion },
       wallClockSeconds,

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { ResourceNameSchema } from './permits/resource-name.js';
 import { SERVICE_ROLES, type ServiceRole } from './service-role.js';
-import { DEFAULT_MAX_RENEWALS, PERMIT_WORKFLOW_TASK_TIMEOUT_MS } from './temporal/messages.js';
+import { DEFAULT_MAX_RENEWALS, PERMIT_START_DELAYS, PERMIT_WORKFLOW_TASK_TIMEOUT_MS, type PermitStartDelay } from './temporal/messages.js';
 
 /** Pinned Temporal CLI release; the pip package and the go module use the same version number. */
 export const TEMPORAL_CLI_VERSION = '1.5.1';
@@ -125,6 +125,9 @@ export const EnvSchema = z
     // 0 turns the limit off.
     RATE_LIMIT_PER_SECOND: int(0, 1_000_000).default(1_000),
     MAX_WAITERS_PER_KEY: int(1, 1_000_000).default(100),
+
+    PERMIT_START_DELAY: z.enum(PERMIT_START_DELAYS).default('lease'),
+    TEMPORAL_EAGER_START: booleanFromString.default(false),
   })
   .superRefine((env, ctx) => {
     const fail = (variable: string, message: string) => ctx.addIssue({ code: 'custom', path: [variable], message });
@@ -148,6 +151,15 @@ export const EnvSchema = z
         `SERVICE_ROLE=${env.SERVICE_ROLE} needs TEMPORAL_ADDRESS: API and worker replicas share one Temporal server; ` +
           'the embedded dev server is for a single SERVICE_ROLE=all process',
       );
+    }
+    if (env.TEMPORAL_EAGER_START && env.PERMIT_START_DELAY !== 'none') {
+      fail(
+        'TEMPORAL_EAGER_START',
+        'eager start hands the first workflow task to the worker at once, which a start delay holds back: set PERMIT_START_DELAY=none with it',
+      );
+    }
+    if (env.TEMPORAL_EAGER_START && env.SERVICE_ROLE === 'api') {
+      fail('TEMPORAL_EAGER_START', 'eager start hands the first workflow task to a worker in the same process; SERVICE_ROLE=api runs none');
     }
     if (Boolean(env.TEMPORAL_TLS_CERT) !== Boolean(env.TEMPORAL_TLS_KEY)) {
       fail('TEMPORAL_TLS_CERT', 'TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be set together');
@@ -242,6 +254,12 @@ export interface Config {
     tlsKeyPath: string | undefined;
   };
   resourceCapacities: Record<string, number>;
+  permitStart: {
+    /** `lease`: a permit run's first workflow task waits until its lease would end (PERMIT_START_DELAY). */
+    delay: PermitStartDelay;
+    /** Ask Temporal to hand the first workflow task straight to this process's worker (TEMPORAL_EAGER_START). */
+    eager: boolean;
+  };
   /** How long a replica may rely on a resource's capacity record after its last lease on it (see capacity-records.ts). */
   capacityLeaseMs: number;
   events: {
@@ -330,6 +348,7 @@ export function loadConfig(environment: NodeJS.ProcessEnv = process.env): Config
       tlsKeyPath: env.TLS_KEY_FILE,
     },
     resourceCapacities: env.RESOURCE_CAPACITIES,
+    permitStart: { delay: env.PERMIT_START_DELAY, eager: env.TEMPORAL_EAGER_START },
     capacityLeaseMs: env.CAPACITY_LEASE_MS,
     events: { refreshMs: env.EVENTS_REFRESH_MS, keepAliveMs: env.EVENTS_KEEPALIVE_MS },
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,

@@ -8,6 +8,7 @@ import { isLoopbackHost, type Config } from './config.js';
 import { buildApp } from './http/app.js';
 import { Metrics } from './metrics.js';
 import { createCapacityActivities } from './permits/capacity-activities.js';
+import { EagerStarter } from './permits/eager-starter.js';
 import { PermitService } from './permits/permit-service.js';
 import { TemporalRpc } from './permits/temporal-rpc.js';
 import { temporalConnectionOptions } from './temporal/connection-options.js';
@@ -203,6 +204,11 @@ export async function startLockService(config: Config, log: Logger, options: Loc
         });
         worker = created.worker;
         workerConnection = created.connection;
+        if (config.permitStart.eager) {
+          // Eager starts must go through the worker's own connection: the SDK hands the first workflow
+          // task in the start's answer to the workers of the connection that sent it.
+          permitService.useEagerStarts(new EagerStarter({ connection: created.connection, namespace: config.temporal.namespace }));
+        }
         workerRun = created.worker.run().catch((error: unknown) => {
           log.fatal({ err: error }, 'Temporal worker stopped with an error');
           options.onFatal?.(error);

@@ -1,6 +1,6 @@
 // Starts a peer's server as a child process on loopback, waits until it answers, and always stops
 // it at the end. A peer that cannot start is skipped with its reason, never fatal to the run.
-import type { ChildProcess } from 'node:child_process';
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -20,25 +20,32 @@ export interface PeerProcess {
 /** A peer that was not measured, and why. */
 export class PeerSkipped extends Error {}
 
+async function isExecutable(file: string): Promise<boolean> {
+  try {
+    await fs.access(file, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The binary's full path on PATH, or undefined. */
 export async function findBinary(name: string): Promise<string | undefined> {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
     const candidate = path.join(dir, name);
-    try {
-      await fs.access(candidate, fsConstants.X_OK);
-      return candidate;
-    } catch {
-      // not in this directory
-    }
+    if (await isExecutable(candidate)) return candidate;
   }
   return undefined;
 }
 
-/** Spawns binary with args and resolves once ready() returns true; throws PeerSkipped otherwise. */
-export async function startPeerProcess(binary: string, args: string[], ready: () => Promise<boolean>): Promise<PeerProcess> {
-  const found = await findBinary(binary);
-  if (!found) throw new PeerSkipped(`${binary} is not on PATH (npm run bench:peers installs it)`);
-  const { child, closed, output: tail } = spawnTracked(found, args, {}, 2_000);
+/**
+ * Spawns binary (a name looked up on PATH, or a path) with args and resolves once ready() returns
+ * true; throws PeerSkipped otherwise.
+ */
+export async function startPeerProcess(binary: string, args: string[], ready: () => Promise<boolean>, options: SpawnOptions = {}): Promise<PeerProcess> {
+  const found = binary.includes(path.sep) ? ((await isExecutable(binary)) ? binary : undefined) : await findBinary(binary);
+  if (!found) throw new PeerSkipped(`${binary} is not ${binary.includes(path.sep) ? 'there' : 'on PATH'} (npm run bench:peers installs it)`);
+  const { child, closed, output: tail } = spawnTracked(found, args, options, 2_000);
   let spawnError: Error | undefined;
   child.once('error', (error) => {
     spawnError = error;

@@ -1,6 +1,7 @@
 // Sequential acquire + release cycles. Several systems are measured in interleaved blocks, so a slow
 // patch of the machine (another process, a server-side compaction) falls on all of them alike and
 // the ratio between them stays fair.
+import { cpuMeter, type CpuUse, type WatchedPids } from '../cpu.js';
 import type { KeepAliveHttp } from '../http-client.js';
 import type { LockClient } from '../lock-client.js';
 import { progress } from '../progress.js';
@@ -12,6 +13,8 @@ export interface CycleSamples {
   releaseMs: number[];
   /** acquire + release, back to back. */
   cycleMs: number[];
+  /** CPU ms the watched processes used during this subject's measured blocks, summed. */
+  cpuMs?: CpuUse;
 }
 
 export interface CycleSubject {
@@ -29,7 +32,11 @@ export interface CyclePlan {
   block: number;
 }
 
-const LEASE_MS = 30_000;
+/**
+ * Short, so the timer each released run leaves behind (its start delay's end, or its lease timer) fires,
+ * as a no-op, inside this phase, at the rate its cycles leave them, rather than in a later phase.
+ */
+const LEASE_MS = 2_000;
 
 async function oneCycle({ client, resource }: CycleSubject): Promise<{ acquireMs: number; releaseMs: number }> {
   const started = performance.now();
@@ -45,6 +52,7 @@ export async function measureCycles(
   subjects: CycleSubject[],
   plan: CyclePlan,
   afterWarmup?: () => Promise<void>,
+  pids?: WatchedPids,
 ): Promise<Map<string, CycleSamples>> {
   const results = new Map<string, CycleSamples>(
     subjects.map((subject) => [subject.label, { acquireMs: [], releaseMs: [], cycleMs: [] }]),
@@ -57,6 +65,7 @@ export async function measureCycles(
   for (let done = 0; done < plan.count; done += plan.block) {
     for (const subject of subjects) {
       const samples = results.get(subject.label)!;
+      const meter = pids && (await cpuMeter(pids));
       for (let index = done; index < Math.min(done + plan.block, plan.count); index++) {
         const { acquireMs, releaseMs } = await oneCycle(subject);
         samples.acquireMs.push(acquireMs);
@@ -64,6 +73,7 @@ export async function measureCycles(
         samples.cycleMs.push(acquireMs + releaseMs);
         shown.tick();
       }
+      if (meter) samples.cpuMs = addCpu(samples.cpuMs, await meter());
     }
   }
   shown.done();
@@ -84,4 +94,13 @@ export async function measureRoundTrips(phase: string, http: KeepAliveHttp, path
   }
   shown.done();
   return samples;
+}
+
+function addCpu(total: CpuUse | undefined, more: CpuUse): CpuUse {
+  const sum: CpuUse = { ...total };
+  for (const [name, ms] of Object.entries(more)) {
+    const before = total ? total[name] : 0;
+    sum[name] = ms === undefined || (total && before === undefined) ? undefined : (before ?? 0) + ms;
+  }
+  return sum;
 }

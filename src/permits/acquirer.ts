@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { AcquireOutcome, Metrics } from '../metrics.js';
+import type { PermitStartDelay } from '../temporal/messages.js';
 import { parsePermitWorkflowId, permitWorkflowId } from '../temporal/permit-id.js';
 import { CAPACITY_WITHDRAWN_REASON } from './close-reasons.js';
 import { CapacityRecords, anySlotHeldDirect } from './capacity-records.js';
@@ -14,6 +15,7 @@ import {
   tooManyWaiters,
   waitEndedUnavailable,
 } from './errors.js';
+import type { EagerStarter } from './eager-starter.js';
 import type { FencingSeqReader } from './fencing-seq.js';
 import { LeaseTakeover } from './lease-takeover.js';
 import type { Permit } from './permit.js';
@@ -45,6 +47,10 @@ export interface AcquirerOptions {
   limits: Config['limits'];
   waiting: Config['waiting'];
   resourceCapacities: Record<string, number>;
+  /** Whether permit runs hold their first workflow task back until their lease would end. */
+  startDelay: PermitStartDelay;
+  /** The eager starter, once this process's worker runs and eager starts are on. */
+  eagerStarter?: () => EagerStarter | undefined;
   /** How long a replica's lease on a capacity record lasts (CAPACITY_LEASE_MS). */
   capacityLeaseMs: number;
   /** The deadline of one Temporal call; shutdown waits this long for calls in the background. */
@@ -118,7 +124,8 @@ export class Acquirer {
       log,
       ended: (workflowId, runId, holder) => options.expiredRunEnded?.(workflowId, runId, holder),
     });
-    this.claimer = new SlotClaimer({ rpc, taskQueue, maxHoldMs, maxRenewals, takeover, fencingSeqs, metrics, log, granted });
+    const { startDelay, eagerStarter } = options;
+    this.claimer = new SlotClaimer({ rpc, taskQueue, maxHoldMs, maxRenewals, startDelay, eagerStarter, takeover, fencingSeqs, metrics, log, granted });
     this.watcher = new SlotWatcher(options.watchClient, options.waiting.maxSlotWatches);
     this.closedRuns = new ClosedRunFeed({
       rpc,

@@ -5,6 +5,7 @@ import type { Metrics } from '../metrics.js';
 import { Acquirer, type AcquireRequest } from './acquirer.js';
 import { UNRESTRICTED, type Actor } from './actor.js';
 import type { CapacityRecords } from './capacity-records.js';
+import type { EagerStarter } from './eager-starter.js';
 import { FencingSeqReader } from './fencing-seq.js';
 import type { HeldPermit, Permit } from './permit.js';
 import { PermitEvents } from './permit-events.js';
@@ -31,6 +32,8 @@ export interface PermitServiceOptions {
   limits: Config['limits'];
   waiting: Config['waiting'];
   resourceCapacities: Record<string, number>;
+  /** How permit runs are started (PERMIT_START_DELAY, TEMPORAL_EAGER_START); no delay and no eager start when absent. */
+  permitStart?: Config['permitStart'] | undefined;
   capacityLeaseMs: number;
   rpcTimeoutMs: number;
   /** Where the Temporal Web UI is (TEMPORAL_UI_URL, or the embedded server's); undefined: no links. */
@@ -62,6 +65,7 @@ export class PermitService {
   readonly temporalUi: TemporalUiLinks;
   /** Reads (and remembers) permits' fencing numbers; the capacity activities use it too. */
   readonly fencingSeqs: FencingSeqReader;
+  private eagerStarter: EagerStarter | undefined;
 
   /** The service as the configuration describes it. */
   static fromConfig(
@@ -80,6 +84,7 @@ export class PermitService {
       limits: config.limits,
       waiting: config.waiting,
       resourceCapacities: config.resourceCapacities,
+      permitStart: config.permitStart,
       capacityLeaseMs: config.capacityLeaseMs,
       rpcTimeoutMs: config.temporal.rpcTimeoutMs,
       metrics,
@@ -112,6 +117,8 @@ export class PermitService {
       limits: options.limits,
       waiting: options.waiting,
       resourceCapacities: options.resourceCapacities,
+      startDelay: options.permitStart?.delay ?? 'none',
+      eagerStarter: () => this.eagerStarter,
       capacityLeaseMs: options.capacityLeaseMs,
       rpcTimeoutMs: options.rpcTimeoutMs,
       metrics,
@@ -137,6 +144,14 @@ export class PermitService {
   /** The capacity in force for each resource, as this replica may rely on it. */
   get capacities(): CapacityRecords {
     return this.acquirer.capacities;
+  }
+
+  /**
+   * From now on, start permit runs eagerly through this starter, which must be on the connection of
+   * a worker of this process (TEMPORAL_EAGER_START).
+   */
+  useEagerStarts(starter: EagerStarter): void {
+    this.eagerStarter = starter;
   }
 
   /** Ends every wait in progress and the calls made in the background; called once at shutdown. */

@@ -1,5 +1,11 @@
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, type WorkflowStartOptions } from '@temporalio/client';
-import { PERMIT_HISTORY_BUDGET, PERMIT_WORKFLOW_TASK_TIMEOUT_MS, permitMemo, type PermitWorkflowInput } from '../temporal/messages.js';
+import {
+  PERMIT_HISTORY_BUDGET,
+  PERMIT_WORKFLOW_TASK_TIMEOUT_MS,
+  permitMemo,
+  type PermitStartDelay,
+  type PermitWorkflowInput,
+} from '../temporal/messages.js';
 import type { permitWorkflow } from '../temporal/workflows/permit.js';
 import { permitWorkflowId } from '../temporal/permit-id.js';
 
@@ -8,6 +14,8 @@ export interface PermitStart extends Omit<PermitWorkflowInput, 'historyBudget'> 
   taskQueue: string;
   /** The history backstop; PERMIT_HISTORY_BUDGET unless a test wants to reach it quickly. */
   historyBudget?: number | undefined;
+  /** `lease` holds the first workflow task back until the lease would end (see PERMIT_START_DELAYS). */
+  startDelay?: PermitStartDelay | undefined;
 }
 
 /**
@@ -16,7 +24,7 @@ export interface PermitStart extends Omit<PermitWorkflowInput, 'historyBudget'> 
  * baseline uses the same options, so it measures the same start.
  */
 export function permitStartOptions(start: PermitStart): WorkflowStartOptions<typeof permitWorkflow> {
-  const { taskQueue, historyBudget = PERMIT_HISTORY_BUDGET, ...rest } = start;
+  const { taskQueue, historyBudget = PERMIT_HISTORY_BUDGET, startDelay = 'none', ...rest } = start;
   const input: PermitWorkflowInput = { ...rest, historyBudget };
   return {
     workflowId: permitWorkflowId(input.resource, input.slot),
@@ -29,5 +37,9 @@ export function permitStartOptions(start: PermitStart): WorkflowStartOptions<typ
     workflowTaskTimeout: PERMIT_WORKFLOW_TASK_TIMEOUT_MS,
     workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+    // The run holds its workflow ID (the claim) from the start; the delay only holds back its first
+    // workflow task, which a release before the lease end then never needs. The workflow counts the
+    // lease from the start, so the task that runs at the delay's end finds the lease over.
+    ...(startDelay === 'lease' && { startDelay: input.leaseMs }),
   };
 }

@@ -1,10 +1,11 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
-import { PERMIT_WORKFLOW_TYPE } from '../temporal/messages.js';
+import { PERMIT_WORKFLOW_TYPE, type PermitStartDelay } from '../temporal/messages.js';
 import { permitWorkflowId } from '../temporal/permit-id.js';
 import type { permitWorkflow } from '../temporal/workflows/permit.js';
 import { NOT_DELIVERED_PREFIX } from './close-reasons.js';
+import type { EagerStarter } from './eager-starter.js';
 import type { FencingSeqReader } from './fencing-seq.js';
 import type { LeaseTakeover } from './lease-takeover.js';
 import type { Permit } from './permit.js';
@@ -37,10 +38,14 @@ export interface SlotClaimerOptions {
   taskQueue: string;
   maxHoldMs: number;
   maxRenewals: number;
+  /** Whether the runs hold their first workflow task back until their lease would end. */
+  startDelay: PermitStartDelay;
   /** Ends a run found past its lease by more than the grace, so the slot can be claimed. */
   takeover: LeaseTakeover;
   /** Reads a new run's fencing number, which its permit must carry. */
   fencingSeqs: FencingSeqReader;
+  /** Starts runs eagerly once this process's worker runs (TEMPORAL_EAGER_START); undefined: plain starts. */
+  eagerStarter?: (() => EagerStarter | undefined) | undefined;
   metrics: Metrics;
   log: Logger;
   /** Told of every permit granted, so later calls with its runId need no lookup. */
@@ -75,7 +80,7 @@ export class SlotClaimer {
   }
 
   private async start(resource: string, slot: number, request: SlotRequest): Promise<ClaimResult> {
-    const { rpc, taskQueue, maxHoldMs, maxRenewals, metrics, log } = this.options;
+    const { rpc, taskQueue, maxHoldMs, maxRenewals, startDelay, metrics, log } = this.options;
     const { capacity, leaseMs, holder } = request;
     const owner = request.owner ?? null;
     const options = permitStartOptions({
@@ -88,15 +93,24 @@ export class SlotClaimer {
       holder,
       ...(owner !== null && { owner }),
       taskQueue,
+      startDelay,
     });
     const { workflowId } = options;
     // Taken before the start request is sent: the server starts the lease no earlier, so the
     // expiresAt reported from it can only be earlier than the moment the slot really frees.
     const sentAtMs = Date.now();
     let runId: string;
+    let startedWith: string | undefined;
+    const eager = this.options.eagerStarter?.();
     try {
-      const handle = await rpc.call(() => rpc.client.workflow.start<typeof permitWorkflow>(PERMIT_WORKFLOW_TYPE, options));
-      runId = handle.firstExecutionRunId;
+      if (eager) {
+        const started = await rpc.callOn(eager.connection, () => eager.startEagerly(PERMIT_WORKFLOW_TYPE, options));
+        runId = started.runId;
+        startedWith = started.fencingSeq;
+      } else {
+        const handle = await rpc.call(() => rpc.client.workflow.start<typeof permitWorkflow>(PERMIT_WORKFLOW_TYPE, options));
+        runId = handle.firstExecutionRunId;
+      }
     } catch (error) {
       if (error instanceof WorkflowExecutionAlreadyStartedError) {
         metrics.slotAttempts.inc({ result: 'busy' });
@@ -104,7 +118,8 @@ export class SlotClaimer {
       }
       throw toDomainError(error);
     }
-    const fencingSeq = await this.readFencingSeq(workflowId, runId);
+    if (startedWith !== undefined) this.options.fencingSeqs.remember(runId, startedWith);
+    const fencingSeq = startedWith ?? (await this.readFencingSeq(workflowId, runId));
     const expiresAtMs = sentAtMs + leaseMs;
     const leftMs = expiresAtMs - Date.now();
     if (leftMs < deliveryMarginMs(leaseMs)) {

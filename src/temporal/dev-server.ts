@@ -19,6 +19,8 @@ export interface DevServerOptions {
   log: Logger;
   /** How long closed runs are kept (PERMIT_RETENTION); undefined leaves the namespace's retention as it is. */
   retentionMs?: number;
+  /** Where the server serves its Prometheus metrics (the benchmark reads them); a free port of its own choosing when undefined. */
+  metricsPort?: number;
 }
 
 export interface DevServer {
@@ -183,6 +185,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   if (uiPort === 0) args.push('--headless');
   else args.push('--ui-port', String(uiPort));
   if (namespace !== 'default') args.push('--namespace', namespace);
+  if (options.metricsPort !== undefined) args.push('--metrics-port', String(options.metricsPort));
 
   const address = `127.0.0.1:${port}`;
   log.info({ address, dataDir, cli: cliPath }, 'starting embedded Temporal dev server');

@@ -11,6 +11,14 @@ export const PERMIT_WORKFLOW_TYPE = 'permitWorkflow';
  */
 export const PERMIT_WORKFLOW_TASK_TIMEOUT_MS = 2_000;
 
+/**
+ * How long a permit run's first workflow task waits. `lease`: until the lease would end, so a permit
+ * released before then costs Temporal a start and a terminate only (no workflow task, no timer); a
+ * renewal's update runs the first task at once. `none`: the task runs at once and arms the lease timer.
+ */
+export const PERMIT_START_DELAYS = ['lease', 'none'] as const;
+export type PermitStartDelay = (typeof PERMIT_START_DELAYS)[number];
+
 export interface PermitWorkflowInput {
   resource: string;
   slot: number;

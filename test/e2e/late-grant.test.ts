@@ -12,7 +12,10 @@ const SLOW_MS = 700;
 
 test('an acquire whose start is answered after its lease would have ended gets no 201, and that run is ended as undelivered', async (t) => {
   const proxy = await startFaultProxy(t, testTemporalAddress());
-  const service = await startTestService(t, { TEMPORAL_ADDRESS: proxy.address });
+  // Without a start delay the run's first workflow task arms the lease timer, and that timer's task
+  // needs two more trips through the slow proxy: the service's terminate ends the run first. (With
+  // the delay, the run ends by itself at its lease end, which the next test covers.)
+  const service = await startTestService(t, { TEMPORAL_ADDRESS: proxy.address, PERMIT_START_DELAY: 'none' });
   const resource = uniqueResource('late');
 
   proxy.setDelay(SLOW_MS);
@@ -34,6 +37,32 @@ test('an acquire whose start is answered after its lease would have ended gets n
   const history = await service.client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
   assert.match(String(history.events!.at(-1)!.workflowExecutionTerminatedEventAttributes?.reason), /^not delivered: /);
 
+  const next = await service.call('POST', `/resources/${resource}/acquire`, { leaseMs: 30_000 });
+  assert.equal(next.status, 201, JSON.stringify(next.body));
+});
+
+test('with the start delay, a start answered after its lease ended gets no 201, and the run is over by its own lease end or by the terminate', async (t) => {
+  const proxy = await startFaultProxy(t, testTemporalAddress());
+  const service = await startTestService(t, { TEMPORAL_ADDRESS: proxy.address, PERMIT_START_DELAY: 'lease' });
+  const resource = uniqueResource('late-delayed');
+
+  proxy.setDelay(SLOW_MS);
+  const answer = await service.call('POST', `/resources/${resource}/acquire`, { leaseMs: 1_000 });
+  proxy.setDelay(0);
+  assert.equal(answer.status, 409, JSON.stringify(answer.body));
+  assert.equal(answer.body.error, 'resource_busy');
+  assert.equal(await metric(service, 'lock_slot_start_attempts_total{result="late"}'), 1);
+
+  // Whichever came first, the run's first workflow task at the delay's end (expired) or the
+  // service's terminate (not delivered), the run is closed and its close record says which.
+  const run = await service.client.workflow.getHandle(`permit:${resource}:0`).describe();
+  if (run.status.name === 'TERMINATED') {
+    const history = await service.client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
+    assert.match(String(history.events!.at(-1)!.workflowExecutionTerminatedEventAttributes?.reason), /^not delivered: /);
+  } else {
+    assert.equal(run.status.name, 'COMPLETED');
+    assert.equal(run.memo?.outcome, 'expired');
+  }
   const next = await service.call('POST', `/resources/${resource}/acquire`, { leaseMs: 30_000 });
   assert.equal(next.status, 201, JSON.stringify(next.body));
 });

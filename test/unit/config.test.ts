@@ -43,6 +43,7 @@ test('an empty environment gives the documented defaults', () => {
   assert.equal(config.devServer.retentionMs, 86_400_000, 'PERMIT_RETENTION: 24h, the dev server\'s own');
   assert.equal(config.workflowBundleDir, undefined, 'WORKFLOW_BUNDLE_DIR: beside the code');
   assert.equal(config.workerCachedPermits, undefined, 'WORKER_CACHED_PERMITS: the SDK\'s, from the heap limit');
+  assert.deepEqual(config.permitStart, { delay: 'lease', eager: false }, 'PERMIT_START_DELAY lease, TEMPORAL_EAGER_START off');
 
   assert.deepEqual(config.limits, {
     defaultLeaseMs: 30_000,
@@ -77,6 +78,16 @@ test('PERMIT_RETENTION takes a whole number with one unit; a bare number, anothe
 test('WORKER_CACHED_PERMITS bounds the worker\'s cache; the SDK refuses fewer than 2', () => {
   assert.equal(loadConfig({ WORKER_CACHED_PERMITS: '500' }).workerCachedPermits, 500);
   for (const bad of ['1', '0', 'many', '1.5']) assertRejected({ WORKER_CACHED_PERMITS: bad }, 'WORKER_CACHED_PERMITS');
+});
+
+test('PERMIT_START_DELAY is lease or none, and eager starts need no delay and a worker in the process', () => {
+  assert.deepEqual(loadConfig({ PERMIT_START_DELAY: 'none', TEMPORAL_EAGER_START: 'true' }).permitStart, { delay: 'none', eager: true });
+  assertRejected({ PERMIT_START_DELAY: '30s' }, 'PERMIT_START_DELAY');
+  assertRejected({ TEMPORAL_EAGER_START: 'true' }, 'TEMPORAL_EAGER_START');
+  assertRejected(
+    { TEMPORAL_EAGER_START: 'true', PERMIT_START_DELAY: 'none', SERVICE_ROLE: 'api', TEMPORAL_ADDRESS: 'temporal:7233' },
+    'TEMPORAL_EAGER_START',
+  );
 });
 
 test('numbers and booleans are coerced from their string form', () => {
