@@ -6,6 +6,7 @@ import type { ExpiryPlan, HandoffPlan } from './scenarios/handoff.js';
 import type { LargePoolPlan } from './scenarios/large-pool.js';
 import type { OccupancyPlan } from './scenarios/occupancy.js';
 import type { AgingPlan } from './scenarios/aging.js';
+import type { MemoryPlan } from './scenarios/memory.js';
 import type { RestartPlan } from './scenarios/restart.js';
 import type { ThroughputPlan } from './scenarios/throughput.js';
 
@@ -19,13 +20,14 @@ export const PHASES = [
   'large-pool',
   'restart',
   'aging',
+  'memory',
   'redis',
   'etcd',
   'throttle',
 ] as const;
 export type Phase = (typeof PHASES)[number];
 /** Phases too long for --quick (filling 10,000 slots, or 100,000 closed permits, takes minutes); they run in full mode or when --only names them. */
-const FULL_ONLY: readonly Phase[] = ['large-pool', 'aging'];
+const FULL_ONLY: readonly Phase[] = ['large-pool', 'aging', 'memory'];
 
 export interface BenchPlan {
   mode: 'quick' | 'full';
@@ -43,6 +45,8 @@ export interface BenchPlan {
   largePool: LargePoolPlan;
   restart: RestartPlan;
   aging: AgingPlan;
+  /** Memory as held permits and waiters grow, on an environment of its own. */
+  memory: MemoryPlan;
 }
 
 export interface BenchOptions {
@@ -103,7 +107,7 @@ export function benchPlan(quick: boolean): BenchPlan {
       idleWindowMs: quick ? 3_000 : 10_000,
     },
     restart: { restarts: quick ? 3 : 6, readyTimeoutMs: 120_000, built: !quick },
-    // Minutes in full mode (100,000 closed permits, then 10,000 held): never part of --quick; with
+    // Minutes in full mode (100,000 closed permits): never part of --quick; with
     // `--quick --only aging` it runs at a fifth of the size, to try it out.
     aging: {
       realPermits: quick ? 2_000 : 10_000,
@@ -114,15 +118,16 @@ export function benchPlan(quick: boolean): BenchPlan {
       cycles: { warmup: 20, count: quick ? 200 : 500, block: 25 },
       lookups: quick ? 50 : 200,
       views: quick ? 20 : 50,
-      memory: { heldLevels: quick ? [200, 2_000] : [1_000, 10_000], waiters: quick ? 200 : 1_000, lanes: 32, renewals: quick ? 10 : 30 },
     },
+    // Minutes in full mode (10,000 held permits, 1,000 waiters); `--quick --only memory` runs a fifth.
+    memory: { heldLevels: quick ? [200, 2_000] : [1_000, 10_000], waiters: quick ? 200 : 1_000, lanes: 32, renewals: quick ? 10 : 30 },
   };
 }
 
 export const USAGE = `usage: npm run bench -- [--quick] [--only ${PHASES.join(',')}] [--out FILE] [--profile] [--service-env KEY=VALUE] [--compare-env KEY=VALUE]
   --quick        fewer samples and shorter windows (finishes within 3 minutes); skips ${FULL_ONLY.join(', ')} unless --only names them
   --only         comma-separated phases; "cycle" (the raw baseline) always runs; aging takes
-                 10-20 minutes (100,000 closed permits, then 10,000 held)
+                 10-15 minutes (100,000 closed permits), memory about 5 (10,000 held, 1,000 waiters)
   --out          also write the JSON results to FILE
   --profile      run the service with --cpu-prof and print where its CPU time went
   --service-env  run the service with this environment variable set (repeatable), e.g. PERMIT_START_DELAY=none

@@ -11,6 +11,7 @@ import type { Anatomy } from './scenarios/anatomy.js';
 import type { LargePoolResult } from './scenarios/large-pool.js';
 import type { OccupancyResult } from './scenarios/occupancy.js';
 import { agingRows, type AgingResult } from './scenarios/aging.js';
+import { memoryRows, type MemoryResult } from './scenarios/memory.js';
 import { restartRows, type RestartResult } from './scenarios/restart.js';
 import type { ThroughputResult } from './scenarios/throughput.js';
 import { throughputNotes, throughputRows } from './throughput-rows.js';
@@ -69,6 +70,7 @@ export interface TemporalResults {
   largePool?: LargePoolResult;
   restart?: RestartResult;
   aging?: AgingResult;
+  memory?: MemoryResult;
 }
 
 export interface PeerResults {
@@ -258,6 +260,7 @@ export function buildTable(temporal: TemporalResults, peers: PeerResults[], cont
   if (temporal.largePool) largePoolRows(temporal.largePool, check, rows, notes);
   if (temporal.restart) restartRows(temporal.restart, check, rows, notes);
   if (temporal.aging) agingRows(temporal.aging, check, rows, notes);
+  if (temporal.memory) memoryRows(temporal.memory, rows, notes);
 
   for (const peer of peers) {
     peerRows(peer, raw, contentionLabel, vsCycle, rows, notes);

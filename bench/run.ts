@@ -20,6 +20,7 @@ import { runExpiryHandoff, runReleaseHandoff } from './scenarios/handoff.js';
 import { runLargePool } from './scenarios/large-pool.js';
 import { runOccupancy } from './scenarios/occupancy.js';
 import { runAging } from './scenarios/aging.js';
+import { runMemory } from './scenarios/memory.js';
 import { heldFor, runAnatomy, type AnatomyPlan, type AnatomyVariant } from './scenarios/anatomy.js';
 import { runRestarts } from './scenarios/restart.js';
 import { runThroughput, runThroughputSideBySide } from './scenarios/throughput.js';
@@ -261,8 +262,9 @@ async function main(): Promise<void> {
   if (options.phases.has('restart')) temporal.restart = await runRestarts('restart', env.temporalAddress, options.plan.restart);
   // Stopped before the peers run, so they do not share the machine with an idle Temporal server.
   await env.stop();
-  // Its own two environments, one aged and one fresh, with nothing else running.
+  // Their own environments (aging: one aged and one fresh), with nothing else running.
   if (options.phases.has('aging')) temporal.aging = await runAging('aging', options.plan.aging);
+  if (options.phases.has('memory')) temporal.memory = await runMemory('memory', options.plan.memory);
   const profile = profileDir ? await summarizeProfile(profileDir, windows) : undefined;
   if (profile) for (const line of describeProfiles(profile)) say(line);
 
