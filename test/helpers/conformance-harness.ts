@@ -78,7 +78,6 @@ function applyNetwork(proxy: FaultProxy, upstreams: Upstreams, change: Record<st
   }
 }
 
-
 /** A further service as the harness runs it: what runners get, and what the `keys` step changes. */
 interface RunningService {
   handedOver: ConformanceService;
