@@ -151,8 +151,8 @@ func TestConformance(t *testing.T) {
 			}
 			r := &runner{t: t, url: url, service: target, scenarioService: sc.Service, key: sc.Key, control: control, resources: map[string]string{},
 				saved: map[string]*lockclient.Permit{}, background: map[string]chan acquired{}, holds: map[string]*hold{}}
-			r.network(map[string]any{"delayMs": 0, "stalled": false})
-			defer r.network(map[string]any{"delayMs": 0, "stalled": false})
+			r.network(calmNetwork())
+			defer r.network(calmNetwork())
 			defer r.endAllHolds()
 			// A scenario that removes keys puts them back even when it fails, so later scenarios have them.
 			for _, step := range sc.Steps {
@@ -278,6 +278,12 @@ func (r *runner) acquireOptions(step map[string]any) []lockclient.AcquireOption 
 	return options
 }
 
+// calmNetwork is how every scenario starts and ends: no delay, no stall, and the proxy relaying to the
+// service it started with.
+func calmNetwork() map[string]any {
+	return map[string]any{"delayMs": 0, "stalled": false, "upstream": nil}
+}
+
 func (r *runner) network(change map[string]any) {
 	if r.control == "" {
 		return
@@ -377,7 +383,7 @@ func (r *runner) step(where string, step map[string]any) {
 		}
 	case "network":
 		change := map[string]any{}
-		for _, key := range []string{"delayMs", "stalled"} {
+		for _, key := range []string{"delayMs", "stalled", "upstream"} {
 			if value, ok := step[key]; ok {
 				change[key] = value
 			}

@@ -112,19 +112,22 @@ const (
 	LostEnded = "ended"
 	// LostUnconfirmed: no renewal succeeded before the lease would run out.
 	LostUnconfirmed = "unconfirmed"
-	// LostMaxHold: the service refuses renewals (maximum hold time) and the lease is running out.
+	// LostMaxHold: the service refuses renewals (CodeMaxHoldExceeded: maximum hold time) and the lease is running out.
 	LostMaxHold = "max_hold"
 	// LostRenewalLimit: the service refuses renewals (renewal limit) and the lease is running out.
 	LostRenewalLimit = "renewal_limit"
 	// LostKeyRefused: the service refuses renewals because it refuses the API key (401/403: the key was
 	// removed from its key file, say) and the lease is running out.
 	LostKeyRefused = "key_refused"
+	// LostRenewalRefused: the service refuses renewals for another reason asking again cannot change (any
+	// other 4xx, such as CodeInvalidRequest for a lease longer than its MAX_LEASE_MS) and the lease is running out.
+	LostRenewalRefused = "renewal_refused"
 )
 
 // PermitLostError is the cause (context.Cause) of WithPermit's context once the permit is lost.
 type PermitLostError struct {
 	RunID  string
-	Reason string // LostEnded, LostUnconfirmed, LostMaxHold, LostRenewalLimit or LostKeyRefused
+	Reason string // LostEnded, LostUnconfirmed, LostMaxHold, LostRenewalLimit, LostKeyRefused or LostRenewalRefused
 	State  string // for LostEnded after a 410: "released" or "expired"
 	Detail string
 }

@@ -17,11 +17,11 @@ const (
 // failed renewals with back-off, and reports the permit lost (Lost, Err) when the service says it
 // has ended, or when no renewal has succeeded by the time the lease would end minus a safety margin
 // of max(200 ms, lease/10). A renewal the service refuses for good (CodeRenewalLimit,
-// CodeMaxHoldExceeded, or a refused key: ServiceError.KeyRefused) is not asked again: the permit stays
-// held until its lease runs out, and is reported lost (LostRenewalLimit, LostMaxHold, LostKeyRefused)
-// that margin before. Each lease is timed on the local
-// clock from when its request was sent, never from when the answer arrived, so the keeper never
-// believes it ends later than the service does.
+// CodeMaxHoldExceeded, a refused key: ServiceError.KeyRefused, or any other error that is not
+// Retryable) is not asked again: the permit stays held until its lease runs out, and is reported lost
+// (LostRenewalLimit, LostMaxHold, LostKeyRefused, LostRenewalRefused) that margin before. Each lease
+// is timed on the local clock from when its request was sent, never from when the answer arrived, so
+// the keeper never believes it ends later than the service does.
 type Keeper struct {
 	client     *Client
 	lease      time.Duration
@@ -134,10 +134,13 @@ func (k *Keeper) armLostTimer() {
 		case k.refusal == nil:
 		case k.refusal.KeyRefused():
 			reason, detail = LostKeyRefused, fmt.Sprintf("the service refuses the API key (%s) and the lease is running out", k.refusal.Message)
+		case k.refusal.Code == CodeMaxHoldExceeded:
+			reason, detail = LostMaxHold, fmt.Sprintf("the service refuses renewals (%s) and the lease is running out", k.refusal.Message)
 		case k.refusal.Code == CodeRenewalLimit:
 			reason, detail = LostRenewalLimit, fmt.Sprintf("the service refuses renewals (%s) and the lease is running out", k.refusal.Message)
 		default:
-			reason, detail = LostMaxHold, fmt.Sprintf("the service refuses renewals (%s) and the lease is running out", k.refusal.Message)
+			// A 400 (a lease this replica will not grant), another 409, a gateway's 4xx: none is the hold time.
+			reason, detail = LostRenewalRefused, fmt.Sprintf("the service refuses renewals (%s) and the lease is running out", k.refusal.Message)
 		}
 		k.declareLost(&PermitLostError{RunID: k.permit.RunID, Reason: reason, Detail: detail})
 	})

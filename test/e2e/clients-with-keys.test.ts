@@ -154,3 +154,33 @@ test('with TLS_CERT_FILE and TLS_KEY_FILE the service serves HTTPS; the client a
   assert.equal(missing.code, 64);
   assert.match(missing.stderr, /PERMIT_CA_FILE: .*nope\.pem does not exist/);
 });
+
+test('without caFile the TypeScript client trusts an HTTPS service through PERMIT_CA_FILE; caFile wins over it, and a missing file is named when the client is made', async (t) => {
+  const dir = await scratchDir(t);
+  const { cert, key } = makeSelfSignedCertificate(dir);
+  const secure = await startListeningService(t, { TLS_CERT_FILE: cert, TLS_KEY_FILE: key });
+  const resource = uniqueResource('ca-from-env');
+  const missing = path.join(dir, 'nope.pem');
+  const before = process.env.PERMIT_CA_FILE;
+  t.after(() => {
+    if (before === undefined) delete process.env.PERMIT_CA_FILE;
+    else process.env.PERMIT_CA_FILE = before;
+  });
+
+  process.env.PERMIT_CA_FILE = cert;
+  const fromEnv = new LockClient({ url: secure.url });
+  const permit = await fromEnv.acquire(resource, { leaseMs: 5_000 });
+  assert.equal((await fromEnv.holders(resource)).held[0]?.runId, permit.runId);
+  await fromEnv.release(permit.runId);
+  // A fetch of the caller's own replaces both; Node's global one does not trust the private CA.
+  await assert.rejects(new LockClient({ url: secure.url, fetch: globalThis.fetch }).holders(resource), LockServiceUnreachableError);
+
+  process.env.PERMIT_CA_FILE = missing;
+  assert.deepEqual((await new LockClient({ url: secure.url, caFile: cert }).holders(resource)).held, []);
+  assert.throws(() => new LockClient({ url: secure.url }), { name: 'TypeError', message: `PERMIT_CA_FILE: ${missing} does not exist` });
+  assert.throws(() => new LockClient({ url: secure.url, caFile: missing }), { name: 'TypeError', message: `caFile: ${missing} does not exist` });
+  assert.doesNotThrow(() => new LockClient({ url: secure.url, fetch: globalThis.fetch }));
+
+  process.env.PERMIT_CA_FILE = '';
+  await assert.rejects(new LockClient({ url: secure.url }).holders(resource), LockServiceUnreachableError);
+});

@@ -12,7 +12,7 @@ import {
   type ResourceView,
 } from '../../packages/client/src/client/index.js';
 import { FENCING_SEQ_PATTERN } from '../../packages/client/src/wire/schemas.js';
-import { applyNetwork, loadScenarios, startConformanceHarness, type ConformanceHarness, type Scenario, type Step } from '../helpers/conformance-harness.js';
+import { loadScenarios, startConformanceHarness, type ConformanceHarness, type Scenario, type Step } from '../helpers/conformance-harness.js';
 import { until } from '../helpers/metrics.js';
 import { http } from '../helpers/process.js';
 
@@ -99,9 +99,10 @@ async function runScenario(t: TestContext, harness: ConformanceHarness, scenario
   const acquire = async (step: Step) =>
     (await clientFor(step)).acquire(resource(step.resource), { leaseMs: step.leaseMs, waitMs: step.waitMs ?? 0, capacity: step.capacity });
 
-  applyNetwork(harness.proxy, { delayMs: 0, stalled: false });
+  const calmNetwork = { delayMs: 0, stalled: false, upstream: null };
+  harness.network(calmNetwork);
   t.after(() => {
-    applyNetwork(harness.proxy, { delayMs: 0, stalled: false });
+    harness.network(calmNetwork);
     for (const hold of holds.values()) hold.end(false);
   });
   // A scenario that removes keys puts them back even when it fails, so later scenarios have them.
@@ -140,7 +141,7 @@ async function runScenario(t: TestContext, harness: ConformanceHarness, scenario
           await until(async () => (await lockWaiters(harness.url)) === step.count, `${step.count} acquire(s) wait`);
           break;
         case 'network':
-          applyNetwork(harness.proxy, step);
+          harness.network(step);
           if (step.stalled === true) stalledAt = Date.now();
           break;
         case 'keys':

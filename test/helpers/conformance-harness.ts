@@ -13,7 +13,7 @@ import { makeSelfSignedCertificate } from './tls-certificate.js';
 // What every client's conformance runner needs (clients/conformance/README.md): a listening service,
 // a fault proxy in front of it, an HTTP control for that proxy (and for the further services' key
 // files) that any language can call, and the further services the scenarios name (keys, TLS, other
-// limits), described in scenarios.json.
+// limits, a replica the proxy can switch to), described in scenarios.json.
 
 export const SCENARIOS_PATH = path.join(REPO_ROOT, 'clients', 'conformance', 'scenarios.json');
 
@@ -22,10 +22,12 @@ export interface ConformanceHarness {
   proxy: FaultProxy;
   /** The service as clients under test reach it: through the proxy. */
   url: string;
-  /** POST {controlUrl}/network with {"delayMs"?: n, "stalled"?: bool}; POST {controlUrl}/keys with {"service", "without"}. */
+  /** POST {controlUrl}/network with {"delayMs"?: n, "stalled"?: bool, "upstream"?: name | null}; POST {controlUrl}/keys with {"service", "without"}. */
   controlUrl: string;
   /** The further services of scenarios.json, by name, as runners reach them. */
   services: Record<string, ConformanceService>;
+  /** Applies one `network` step to the proxy (see applyNetwork). */
+  network(change: Record<string, unknown>): void;
   /** Applies one `keys` step to a further service (see applyKeys). */
   keys(service: string, without: string[]): Promise<void>;
   /** The environment a runner in another language reads. */
@@ -46,13 +48,34 @@ interface ServiceSpec {
   tls?: boolean;
   env?: Record<string, string>;
   keys?: TestKey[];
+  /** A replica of the service behind the proxy (its Temporal task queue), which a `network` step's `upstream` can send the proxy to. */
+  replica?: boolean;
 }
 
-/** Applies one `network` step to the proxy. */
-export function applyNetwork(proxy: FaultProxy, change: Record<string, unknown>): void {
+/** Where the proxy can relay: the service it started with, or a replica of it; `current` names the replica (null: the service). */
+interface Upstreams {
+  main: string;
+  replicas: Record<string, string>;
+  current: string | null;
+}
+
+/**
+ * Applies one `network` step to the proxy. `upstream` names the replica the proxy relays to from now
+ * on (null: the service it started with); open connections are reset when it changes, as a load
+ * balancer's are when the replica behind them goes away, so the next request reaches the new one.
+ */
+function applyNetwork(proxy: FaultProxy, upstreams: Upstreams, change: Record<string, unknown>): void {
   if (typeof change.delayMs === 'number') proxy.setDelay(change.delayMs);
   if (change.stalled === true) proxy.stall();
   if (change.stalled === false) proxy.resume();
+  if (change.upstream !== undefined && change.upstream !== upstreams.current) {
+    const name = change.upstream === null ? null : String(change.upstream);
+    const url = name === null ? upstreams.main : upstreams.replicas[name];
+    if (!url) throw new Error(`network: no replica ${name} in scenarios.json`);
+    proxy.setTarget(new URL(url).host);
+    proxy.resetConnections();
+    upstreams.current = name;
+  }
 }
 
 /** A further service as the harness runs it: what runners get, and what the `keys` step changes. */
@@ -129,11 +152,16 @@ export async function startConformanceHarness(t: TestContext): Promise<Conforman
   const service = await startListeningService(t);
   const proxy = await startFaultProxy(t, new URL(service.url).host);
   const running: Record<string, RunningService> = {};
-  for (const [name, spec] of Object.entries(await loadServiceSpecs())) running[name] = await startFurtherService(t, spec);
+  const upstreams: Upstreams = { main: service.url, replicas: {}, current: null };
+  for (const [name, spec] of Object.entries(await loadServiceSpecs())) {
+    running[name] = await startFurtherService(t, spec, service);
+    if (spec.replica) upstreams.replicas[name] = running[name].handedOver.url;
+  }
   const services = Object.fromEntries(Object.entries(running).map(([name, further]) => [name, further.handedOver]));
+  const network = (change: Record<string, unknown>) => applyNetwork(proxy, upstreams, change);
   const keys = (name: string, without: string[]) => applyKeys(running[name], without);
   const controlUrl = await startControl(t, {
-    '/network': (body) => applyNetwork(proxy, body),
+    '/network': network,
     '/keys': (body) => {
       if (typeof body.service !== 'string' || !Array.isArray(body.without)) throw new Error('keys: expected {"service": name, "without": [key names]}');
       return keys(body.service, body.without.map(String));
@@ -145,6 +173,7 @@ export async function startConformanceHarness(t: TestContext): Promise<Conforman
     url: proxy.url,
     controlUrl,
     services,
+    network,
     keys,
     env: {
       LOCK_SERVICE_URL: proxy.url,
@@ -155,8 +184,9 @@ export async function startConformanceHarness(t: TestContext): Promise<Conforman
 }
 
 /** A further service as its spec says, stopped (and its files removed) when the test ends. */
-async function startFurtherService(t: TestContext, spec: ServiceSpec): Promise<RunningService> {
+async function startFurtherService(t: TestContext, spec: ServiceSpec, main: ListeningService): Promise<RunningService> {
   const env: Record<string, string> = { ...spec.env };
+  if (spec.replica) env.TEMPORAL_TASK_QUEUE = main.config.temporal.taskQueue;
   let keyFile: KeyFile | undefined;
   if (spec.keys) {
     keyFile = await writeKeyFile(t, spec.keys);

@@ -19,6 +19,8 @@ export interface FaultProxy {
   swallowAnswers(on: boolean): void;
   /** Destroys every open connection (both ends); new connections are accepted. */
   resetConnections(): void;
+  /** Relays new connections to this "host:port" from now on; open ones stay where they are (see resetConnections). */
+  setTarget(target: string): void;
   /** Connections opened so far. */
   readonly connections: number;
   /** Chunks held by a delay right now (sent, not yet passed on). */
@@ -40,7 +42,8 @@ export interface CloseHook {
 
 /** Starts a relay from a free loopback port to `target` ("host:port"); it closes when the test (or run) ends. */
 export async function startFaultProxy(t: CloseHook, target: string): Promise<FaultProxy> {
-  const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
+  const hostAndPort = (address: string) => [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))] as const;
+  let [host, port] = hostAndPort(target);
   const sockets = new Set<net.Socket>();
   let delayMs = 0;
   let stalled = false;
@@ -130,6 +133,9 @@ export async function startFaultProxy(t: CloseHook, target: string): Promise<Fau
     resetConnections: () => {
       held.length = 0;
       for (const socket of sockets) socket.resetAndDestroy();
+    },
+    setTarget: (address) => {
+      [host, port] = hostAndPort(address);
     },
     get connections() {
       return opened;

@@ -96,3 +96,24 @@ test('a delayed answer still arrives when its sender closes the connection right
   await client.closed;
   assert.equal(client.receivedText(), 'answer', 'the answer held by the delay was lost when the server closed');
 });
+
+test('after setTarget new connections reach the new target while open ones stay with the old one', async (t) => {
+  /** A server that greets each connection with its name. */
+  const greeter = async (name: string) => {
+    const server = net.createServer((socket) => socket.end(name));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    return `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  };
+  const proxy = await startFaultProxy(t, await greeter('old'));
+  const newTarget = await greeter('new');
+  const before = await connect(proxy.address);
+  // The relay picks its target when it accepts the connection, which may come after the client's connect.
+  while (proxy.connections < 1) await new Promise((resolve) => setImmediate(resolve));
+  proxy.setTarget(newTarget);
+  await before.closed;
+  const after = await connect(proxy.address);
+  await after.closed;
+  assert.equal(before.receivedText(), 'old');
+  assert.equal(after.receivedText(), 'new');
+});

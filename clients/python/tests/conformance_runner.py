@@ -234,6 +234,10 @@ def ms(value: Optional[int]) -> Optional[float]:
     return None if value is None else value / 1000
 
 
+CALM_NETWORK: Dict[str, Any] = {"delayMs": 0, "stalled": False, "upstream": None}
+"""Every scenario starts and ends with no delay, no stall, and the proxy relaying to the service it started with."""
+
+
 def post_network(change: Dict[str, Any]) -> None:
     request = urllib.request.Request(
         CONTROL_URL + "/network", data=json.dumps(change).encode(), method="POST", headers={"content-type": "application/json"}
@@ -356,7 +360,7 @@ def run_scenario(adapter: Any, scenario: Dict[str, Any]) -> None:
         )
 
     if CONTROL_URL:
-        post_network({"delayMs": 0, "stalled": False})
+        post_network(CALM_NETWORK)
     try:
         for index, step in enumerate(scenario["steps"]):
             where = f"step {index + 1} ({step['do']})"
@@ -386,7 +390,7 @@ def run_scenario(adapter: Any, scenario: Dict[str, Any]) -> None:
                         assert time.monotonic() < deadline, f"{where}: {step['count']} acquire(s) never waited"
                         time.sleep(0.02)
                 elif kind == "network":
-                    change = {key: step[key] for key in ("delayMs", "stalled") if key in step}
+                    change = {key: step[key] for key in ("delayMs", "stalled", "upstream") if key in step}
                     post_network(change)
                     if step.get("stalled") is True:
                         stalled_at = time.time()
@@ -435,7 +439,7 @@ def run_scenario(adapter: Any, scenario: Dict[str, Any]) -> None:
         for end in ends.values():
             end.set()
         if CONTROL_URL:
-            post_network({"delayMs": 0, "stalled": False})
+            post_network(CALM_NETWORK)
         # A scenario that removes keys puts them back even when it fails, so later scenarios have them.
         if CONTROL_URL and any(step["do"] == "keys" for step in scenario["steps"]):
             post_keys(scenario["service"], [])

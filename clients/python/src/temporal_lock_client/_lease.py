@@ -36,7 +36,12 @@ def refusal_reason(refusal: LockServiceError) -> str:
     """Why a permit whose renewals the service refuses is lost once its lease runs out."""
     if isinstance(refusal, KeyRefused):
         return "key_refused"
-    return "renewal_limit" if refusal.code == "renewal_limit" else "max_hold"
+    if refusal.code == "max_hold_exceeded":
+        return "max_hold"
+    if refusal.code == "renewal_limit":
+        return "renewal_limit"
+    # A 400 (a lease this replica will not grant), another 409, a gateway's 4xx: none is the hold time.
+    return "renewal_refused"
 
 
 def lost_detail(run_id: str, refusal: Optional[LockServiceError]) -> str:

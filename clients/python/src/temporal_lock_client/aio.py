@@ -162,7 +162,8 @@ async def release_best_effort_async(client: AsyncLockClient, run_id: str) -> Rel
 class AsyncPermitKeeper:
     """PermitKeeper for asyncio: renews in a task, sets ``lost`` (an asyncio.Event) when the service
     says the permit ended or no renewal succeeded before the lease would run out (minus the margin).
-    A renewal refused for good (RenewalLimit, MaxHoldExceeded, KeyRefused) is not asked again, and
+    A renewal refused for good (RenewalLimit, MaxHoldExceeded, KeyRefused, or any other error that is
+    not retryable) is not asked again, and
     ``lost`` is set that margin before the lease it still has runs out, as PermitKeeper does."""
 
     def __init__(

@@ -139,9 +139,12 @@ class ServiceUnreachable(LockError):
 class PermitLost(LockError):
     """A kept permit can no longer be counted on. ``reason``: ``ended`` (released by someone else,
     expired, or unknown to the service), ``unconfirmed`` (no renewal succeeded before the lease would
-    run out), ``max_hold`` or ``renewal_limit`` (renewals refused and the lease is running out), or
-    ``key_refused`` (renewals refused with 401/403, the key no longer accepted, and the lease is running
-    out). The three refusals are reported as the lease runs out: the service holds the permit until then."""
+    run out), ``max_hold`` or ``renewal_limit`` (renewals refused with MaxHoldExceeded or RenewalLimit and
+    the lease is running out), ``key_refused`` (renewals refused with 401/403, the key no longer accepted,
+    and the lease is running out), or ``renewal_refused`` (renewals refused with any other error that
+    asking again cannot change, such as InvalidRequest for a lease longer than the service's MAX_LEASE_MS,
+    and the lease is running out). The four refusals are reported as the lease runs out: the service
+    holds the permit until then."""
 
     def __init__(self, message: str, *, run_id: str, reason: str, state: Optional[str] = None) -> None:
         super().__init__(message)

@@ -19,10 +19,10 @@ class PermitKeeper:
     """Renews ``permit`` every ``renew_every`` seconds (default a third of the lease), retries failed
     renewals with back-off, and sets ``lost`` when the service says the permit has ended or when no
     renewal has succeeded by the time the lease would end, minus a safety margin (max(0.2 s, lease/10)).
-    A renewal the service refuses for good (RenewalLimit, MaxHoldExceeded, or KeyRefused: the key was
-    removed from the service's key file, say) is not asked again: the permit stays held until its lease
-    runs out, and ``lost`` is set that margin before (reason ``renewal_limit``, ``max_hold`` or
-    ``key_refused``).
+    A renewal the service refuses for good (RenewalLimit, MaxHoldExceeded, KeyRefused: the key was
+    removed from the service's key file, say; or any other non-retryable error, such as InvalidRequest)
+    is not asked again: the permit stays held until its lease runs out, and ``lost`` is set that margin
+    before (reason ``renewal_limit``, ``max_hold``, ``key_refused`` or ``renewal_refused``).
 
     The lease is timed on the monotonic clock from when each request was *sent*, never from when its
     answer arrived, so the keeper never believes the lease ends later than the service does."""

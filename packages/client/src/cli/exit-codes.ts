@@ -1,5 +1,5 @@
 import { constants } from 'node:os';
-import { LockServiceError, LockServiceUnreachableError, PermitLostError } from '../client/errors.js';
+import { LockServiceError, LockServiceUnreachableError, PermitLostError, type PermitLostReason } from '../client/errors.js';
 import { DurationError } from './duration.js';
 
 // One table of exit codes, shown by --help and the README. The CLI's own codes come from
@@ -41,11 +41,25 @@ export function exitCodeForSignal(signal: NodeJS.Signals): number {
   return 128 + (constants.signals[signal] ?? 0);
 }
 
+/** The exit code of `run` for a permit lost while the command ran; tsc wants each new reason given one here. */
+function exitCodeForLoss(reason: PermitLostReason): number {
+  switch (reason) {
+    case 'key_refused':
+      // A key refused while renewing says what every other refused key says: fix the key, not the lock.
+      return EXIT.noPermission;
+    case 'ended':
+    case 'unconfirmed':
+    case 'max_hold':
+    case 'renewal_limit':
+    case 'renewal_refused':
+      return EXIT.lost;
+  }
+}
+
 /** The exit code that tells a script what kind of failure this was. */
 export function exitCodeForError(error: unknown): number {
   if (error instanceof UsageError || error instanceof DurationError) return EXIT.usage;
-  // A key refused while renewing says what every other refused key says: fix the key, not the lock.
-  if (error instanceof PermitLostError) return error.reason === 'key_refused' ? EXIT.noPermission : EXIT.lost;
+  if (error instanceof PermitLostError) return exitCodeForLoss(error.reason);
   if (error instanceof LockServiceUnreachableError) return EXIT.unavailable;
   if (error instanceof LockServiceError) {
     switch (error.code) {

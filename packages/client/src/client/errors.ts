@@ -47,15 +47,18 @@ export class LockServiceUnreachableError extends Error {
  * Why a permit kept by withPermit or `permit run` is no longer safe to act under:
  * - `ended`: the service says it has ended (released by someone else, or expired) or does not know it;
  * - `unconfirmed`: no renewal succeeded before the lease would run out;
- * - `max_hold`: the service refuses further renewals (maximum hold time) and the lease is running out;
+ * - `max_hold`: the service refuses further renewals (`max_hold_exceeded`: maximum hold time) and the
+ *   lease is running out;
  * - `renewal_limit`: the service refuses further renewals (the permit was renewed as often as one
  *   permit may be) and the lease is running out;
  * - `key_refused`: the service refuses renewals because it refuses the API key (401, 403: the key was
- *   removed from the service's key file, say) and the lease is running out.
- * The three refusals are reported as the lease runs out, not at once: the service still holds the
+ *   removed from the service's key file, say) and the lease is running out;
+ * - `renewal_refused`: the service refuses renewals for another reason that asking again cannot change
+ *   (any other 4xx, such as a 400 for a lease longer than its MAX_LEASE_MS) and the lease is running out.
+ * The four refusals are reported as the lease runs out, not at once: the service still holds the
  * permit until then, as its fencing check says.
  */
-export type PermitLostReason = 'ended' | 'unconfirmed' | 'max_hold' | 'renewal_limit' | 'key_refused';
+export type PermitLostReason = 'ended' | 'unconfirmed' | 'max_hold' | 'renewal_limit' | 'key_refused' | 'renewal_refused';
 
 /** The reason of the AbortSignal that fires when a kept permit is lost. */
 export class PermitLostError extends Error {

@@ -1,7 +1,7 @@
 // A fetch for an https:// service whose certificate a private CA signed. Node's global fetch trusts
 // only the system's CAs (and NODE_EXTRA_CA_CERTS, read once at start-up), so requests to such a
-// service go through node:https with the CA given. Loaded only when a CA is given, so the client
-// stays free of Node built-ins otherwise.
+// service go through node:https with the CA given. node:https and the file are loaded only when a CA
+// is given, at the first https:// request.
 
 /** The CA's PEM text: given directly, or read once from a file. */
 export type CaSource = { ca: string | Uint8Array } | { caFile: string };

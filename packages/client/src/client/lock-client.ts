@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { z } from 'zod';
 import {
   AcquiredPermitSchema,
@@ -21,7 +22,9 @@ export interface LockClientOptions {
   fetch?: typeof fetch | undefined;
   /**
    * A PEM file of the CA that signed an https:// service's certificate, when the system does not trust
-   * it (the CLI's PERMIT_CA_FILE). Ignored when `fetch` is given.
+   * it. Default: the file the environment variable PERMIT_CA_FILE names, if any, as for the CLI and the
+   * Python and Go clients. Neither is read when `fetch` is given. A file that does not exist makes the
+   * constructor throw, naming `caFile` or `PERMIT_CA_FILE`.
    */
   caFile?: string | undefined;
   /** How long one request may take, not counting the time an acquire waits on the server; default 10 s. */
@@ -127,6 +130,15 @@ function describeNetworkFailure(error: unknown): string {
 /** A service from before `waitedMs` does not send it; its lease is then counted from the request's sending, early but safe. */
 const AcquireAnswerSchema = AcquiredPermitSchema.partial({ waitedMs: true });
 
+/** The fetch for a client given no fetch of its own: one trusting the CA file given, else PERMIT_CA_FILE's, else the global one. */
+function fetchFor(caFile: string | undefined): typeof fetch {
+  const [option, file] = caFile ? ['caFile', caFile] : ['PERMIT_CA_FILE', process.env.PERMIT_CA_FILE?.trim()];
+  if (!file) return globalThis.fetch;
+  // Told now, as the Python and Go clients do, rather than as an unreachable service at the first request.
+  if (!existsSync(file)) throw new TypeError(`${option}: ${file} does not exist`);
+  return fetchTrustingCa({ caFile: file });
+}
+
 /** A typed client of the lock service's HTTP API. Every method throws LockServiceError or LockServiceUnreachableError. */
 export class LockClient {
   readonly url: string;
@@ -152,7 +164,7 @@ export class LockClient {
     }
     this.url = parsed.href.replace(/\/+$/, '');
     this.apiKey = options.apiKey || undefined;
-    this.fetch = options.fetch ?? (options.caFile ? fetchTrustingCa({ caFile: options.caFile }) : globalThis.fetch);
+    this.fetch = options.fetch ?? fetchFor(options.caFile);
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   }
 

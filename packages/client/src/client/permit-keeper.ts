@@ -33,11 +33,12 @@ const MAX_RETRY_MS = 2_000;
  * Keeps a permit alive: renews it every `renewEveryMs`, retries failed renewals with back-off, and
  * aborts `lost` when the service says the permit has ended or when no renewal has succeeded by the
  * time the lease would end (minus a safety margin). A renewal the service refuses for good (maximum
- * hold time, renewal limit, a refused key) is not asked again, and `lost` aborts that margin before
- * the lease it still has runs out. Expiry is tracked on the local clock from the
- * moment each request was *sent* (the first lease from the acquire's, plus the time the service says
- * it waited before the lease began; each later one from its renewal's), never from when its answer
- * arrived: the service began each lease no earlier, so the local expiry is never later than its own.
+ * hold time, renewal limit, a refused key, or any other non-retryable 4xx) is not asked again, and
+ * `lost` aborts that margin before the lease it still has runs out. Expiry is tracked on the local
+ * clock from the moment each request was *sent* (the first lease from the acquire's, plus the time the
+ * service says it waited before the lease began; each later one from its renewal's), never from when
+ * its answer arrived: the service began each lease no earlier, so the local expiry is never later than
+ * its own.
  */
 export class PermitKeeper {
   private readonly controller = new AbortController();
@@ -160,7 +161,10 @@ export class PermitKeeper {
 /** Why a permit whose renewals the service refuses is lost once its lease runs out. */
 function refusalReason(refusal: LockServiceError): PermitLostReason {
   if (refusal.keyRefused) return 'key_refused';
-  return refusal.code === 'renewal_limit' ? 'renewal_limit' : 'max_hold';
+  if (refusal.code === 'max_hold_exceeded') return 'max_hold';
+  if (refusal.code === 'renewal_limit') return 'renewal_limit';
+  // A 400 (a lease this replica will not grant), another 409, a gateway's 4xx: none is the hold time.
+  return 'renewal_refused';
 }
 
 function pause(ms: number, signal: AbortSignal): Promise<void> {
