@@ -51,25 +51,52 @@ export async function startFaultProxy(t: CloseHook, target: string): Promise<Fau
   let opened = 0;
   let delayedChunks = 0;
   const held: Array<{ pipe: Pipe; chunk: Buffer }> = [];
-  /** Per direction of each connection, when its last delayed chunk is due, so chunks never overtake. */
-  const dueAt = new WeakMap<net.Socket, number>();
+  /**
+   * Per direction of each connection, the chunks a delay still holds, in arrival order, each with when
+   * it is due. One queue drained in order, not a timer per chunk: timers of different lengths set at
+   * different moments may fire out of order on a busy event loop, and a lowered delay must never let
+   * new bytes overtake held ones, or the protocol above sees a corrupted stream.
+   */
+  const queues = new WeakMap<net.Socket, Array<{ pipe: Pipe; chunk: Buffer; due: number }>>();
+  /** When the last chunk queued towards a socket is due (0 once its queue is empty). */
+  /** Sockets whose other side closed while bytes towards them were still held: ended once those are written. */
+  const endOnceDrained = new WeakSet<net.Socket>();
 
+  const write = (pipe: Pipe, chunk: Buffer) => {
+    if (!pipe.to.destroyed && !(pipe.toClient && swallowing)) pipe.to.write(chunk);
+  };
+  const drain = (to: net.Socket) => {
+    const queue = queues.get(to);
+    if (!queue) return;
+    while (queue.length > 0 && queue[0]!.due <= Date.now()) {
+      const { pipe, chunk } = queue.shift()!;
+      delayedChunks--;
+      write(pipe, chunk);
+    }
+    if (queue.length > 0) {
+      setTimeout(() => drain(to), queue[0]!.due - Date.now());
+      return;
+    }
+    queues.delete(to);
+    if (endOnceDrained.delete(to)) to.end();
+  };
   const deliver = (pipe: Pipe, chunk: Buffer) => {
     if (pipe.toClient && swallowing) return;
     if (pipe.to.destroyed) return;
-    // Chunks still held by an earlier, longer delay go first: a delay lowered (or removed) mid-stream
-    // must not let new bytes overtake them, or the protocol above sees a corrupted stream.
-    const due = Math.max(Date.now() + delayMs, dueAt.get(pipe.to) ?? 0);
-    if (due <= Date.now()) {
+    const queue = queues.get(pipe.to);
+    const due = Date.now() + delayMs;
+    if (!queue && due <= Date.now()) {
       pipe.to.write(chunk);
       return;
     }
-    dueAt.set(pipe.to, due);
     delayedChunks++;
-    setTimeout(() => {
-      delayedChunks--;
-      if (!pipe.to.destroyed && !(pipe.toClient && swallowing)) pipe.to.write(chunk);
-    }, due - Date.now());
+    if (queue) {
+      // Never due before the chunks ahead of it; the running drain's timer will reach it.
+      queue.push({ pipe, chunk, due: Math.max(due, queue.at(-1)?.due ?? 0) });
+      return;
+    }
+    queues.set(pipe.to, [{ pipe, chunk, due }]);
+    setTimeout(() => drain(pipe.to), due - Date.now());
   };
 
   const server = net.createServer((incoming) => {
@@ -84,8 +111,7 @@ export async function startFaultProxy(t: CloseHook, target: string): Promise<Fau
         sockets.delete(socket);
         // Bytes it sent that a delay still holds must reach the other side before that side closes:
         // a server that answers and closes (`Connection: close`) would otherwise lose its answer.
-        const pendingMs = (dueAt.get(other) ?? 0) - Date.now();
-        if (pendingMs > 0 && !socket.errored) setTimeout(() => other.end(), pendingMs + 1);
+        if (queues.has(other) && !socket.errored) endOnceDrained.add(other);
         else other.destroy();
       });
       socket.on('error', () => socket.destroy());
