@@ -5,6 +5,7 @@ import pino from 'pino';
 import { temporalUnavailable } from '../../src/permits/errors.js';
 import type { Permit } from '../../src/permits/permit.js';
 import { WaitQueue, type PassReason, type WaitQueueHost } from '../../src/permits/wait-queue.js';
+import { until } from '../helpers/metrics.js';
 
 // The queue's own rules (order, deadlines, hand-back of a permit nobody can take) with a scripted
 // host; the real host, over Temporal, is exercised end to end in test/e2e/wait-queue.test.ts.
@@ -293,12 +294,11 @@ test('when its last waiter leaves, the queue goes idle at once rather than at it
   const queue = new WaitQueue('r', script.host, options, () => (idle = true));
   const leaving = new AbortController();
   const waiting = queue.wait(request, Date.now() + 5_000, leaving.signal, busy);
-  await sleep(20);
   assert.equal(idle, false);
   leaving.abort();
   await assert.rejects(waiting, /busy/);
-  await sleep(20);
-  assert.equal(idle, true, 'probe is 60 s away, yet the queue is idle');
+  // The probe is 60 s away: idle within 2 s can only come from the last waiter leaving.
+  await until(async () => idle, 'the queue going idle', 2_000);
 });
 
 test('with no slot freed and the probe far off, the pump looks again when a held slot passes its lease end plus the grace', async () => {
@@ -318,11 +318,10 @@ test('with no slot freed and the probe far off, the pump looks again when a held
 test('a wake for closes listed by visibility makes a pass over those slots alone; a freed slot outranks them', async () => {
   const script = scriptedHost();
   const queue = new WaitQueue('r', script.host, options, () => {});
+  // A wake before the pump parks is kept as pending, so the wakes need not wait for it.
   const waiting = queue.wait(request, Date.now() + 5_000, new AbortController().signal, busy);
-  await sleep(20);
   queue.wake('closed');
   (await script.nextPass())(undefined);
-  await sleep(20);
   queue.wake('closed');
   queue.wake('freed');
   (await script.nextPass())(permit('freed'));
@@ -346,7 +345,7 @@ test('a queue asks for looks in visibility only while a held slot is unwatched',
     small.wait({ ...request, capacity: 2 }, Date.now() + 5_000, stop.signal, busy),
     large.wait({ ...request, capacity: 9 }, Date.now() + 5_000, stop.signal, busy),
   ];
-  await sleep(20);
+  // The pump opens its watches before it first parks, within wait() itself.
   assert.equal(small.unwatchedSlotsRemain, false, 'both held slots of a capacity-2 resource are watched');
   assert.equal(large.unwatchedSlotsRemain, true, 'a capacity-9 resource has a held slot no watch covers');
   stop.abort();
