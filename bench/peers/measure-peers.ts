@@ -30,66 +30,78 @@ function peerThroughput(label: string, system: LockSystem, process: PeerProcess,
   return runThroughput(`${label} throughput`, system, `bench-${label}-k`, levels, { server: process.child.pid, benchmark: globalThis.process.pid });
 }
 
-async function skippedOr<T extends PeerResults>(peer: PeerResults['peer'], system: string, waiting: string, measure: () => Promise<T>): Promise<PeerResults> {
+/** What sets one peer's run apart; its resources are named bench-<peer>-<scenario>. */
+interface PeerSpec {
+  peer: PeerResults['peer'];
+  /** The system's name when it cannot be started (skipped). */
+  name: string;
+  /** How its waiters notice a freed lock. */
+  waiting: string;
+  start: () => Promise<{ system: LockSystem; process: PeerProcess }>;
+  /** Why the contention run does not apply to this peer, when it does not. */
+  contentionNotApplicable?: string;
+  /** Why the hand-off after lease expiry does not apply to this peer, when it does not. */
+  handoffExpiryNotApplicable?: string;
+}
+
+/** Cycle, contention, both hand-offs and the K-curve (those that apply) against a fresh instance of the peer. */
+async function measurePeer(spec: PeerSpec, plan: BenchPlan, options: PeerRunOptions): Promise<PeerResults> {
+  const { peer, waiting } = spec;
+  let started: { system: LockSystem; process: PeerProcess };
   try {
-    return await measure();
+    started = await spec.start();
   } catch (error) {
     if (!(error instanceof PeerSkipped)) throw error;
     say(`peer ${peer} skipped: ${error.message}`);
-    return { peer, system, waiting, skipped: error.message };
+    return { peer, system: spec.name, waiting, skipped: error.message };
+  }
+  const { system, process } = started;
+  try {
+    const client = await system.connect();
+    const cycles = await measureCycles(`${peer} cycle`, [{ label: peer, client, resource: `bench-${peer}-cycle` }], plan.cycle);
+    await client.close();
+    return {
+      peer,
+      system: system.name,
+      waiting,
+      cycle: cycleStats(cycles.get(peer)!),
+      ...(spec.contentionNotApplicable !== undefined
+        ? { contentionNotApplicable: spec.contentionNotApplicable }
+        : { contention: await runContention(`${peer} contention`, system, `bench-${peer}-contention`, plan.contention) }),
+      handoffRelease: await runReleaseHandoff(`${peer} hand-off after release`, system, `bench-${peer}-handoff`, plan.handoff),
+      ...(spec.handoffExpiryNotApplicable !== undefined
+        ? { handoffExpiryNotApplicable: spec.handoffExpiryNotApplicable }
+        : { handoffExpiry: await runExpiryHandoff(`${peer} hand-off after expiry`, system, `bench-${peer}-expiry`, plan.expiry) }),
+      throughput: await peerThroughput(peer, system, process, plan, options),
+    };
+  } finally {
+    await process.stop();
   }
 }
 
-/** Cycle (Mutex), contention (Semaphore), and both hand-offs against a fresh redis-server. */
+/** Cycle (Mutex), contention (Semaphore), both hand-offs and the K-curve against a fresh redis-server. */
 export function measureRedis(plan: BenchPlan, options: PeerRunOptions): Promise<PeerResults> {
-  const waiting = `polls every ${RETRY_INTERVAL_MS} ms`;
-  return skippedOr('redis', 'Redis + redis-semaphore', waiting, async () => {
-    const redis = await startRedisPeer();
-    try {
-      const { system } = redis;
-      const client = await system.connect();
-      const cycles = await measureCycles('redis cycle', [{ label: 'redis', client, resource: 'bench-redis-cycle' }], plan.cycle);
-      await client.close();
-      return {
-        peer: 'redis' as const,
-        system: system.name,
-        waiting,
-        cycle: cycleStats(cycles.get('redis')!),
-        contention: await runContention('redis contention', system, 'bench-redis-contention', plan.contention),
-        handoffRelease: await runReleaseHandoff('redis hand-off after release', system, 'bench-redis-handoff', plan.handoff),
-        handoffExpiry: await runExpiryHandoff('redis hand-off after expiry', system, 'bench-redis-expiry', plan.expiry),
-        throughput: await peerThroughput('redis', system, redis.process, plan, options),
-      };
-    } finally {
-      await redis.process.stop();
-    }
-  });
+  return measurePeer(
+    { peer: 'redis', name: 'Redis + redis-semaphore', waiting: `polls every ${RETRY_INTERVAL_MS} ms`, start: startRedisPeer },
+    plan,
+    options,
+  );
 }
 
-/** Cycle and hand-off after release against a fresh single-member etcd. */
+/** Cycle, hand-off after release and the K-curve against a fresh single-member etcd. */
 export function measureEtcd(plan: BenchPlan, options: PeerRunOptions): Promise<PeerResults> {
-  const waiting = 'woken by a watch on the lock key';
-  return skippedOr('etcd', 'etcd + etcd3 lock', waiting, async () => {
-    const etcd = await startEtcdPeer();
-    try {
-      const { system } = etcd;
-      const client = await system.connect();
-      const cycles = await measureCycles('etcd cycle', [{ label: 'etcd', client, resource: 'bench-etcd-cycle' }], plan.cycle);
-      await client.close();
-      return {
-        peer: 'etcd' as const,
-        system: system.name,
-        waiting,
-        cycle: cycleStats(cycles.get('etcd')!),
-        contentionNotApplicable: 'etcd3 has no N-permit semaphore',
-        handoffRelease: await runReleaseHandoff('etcd hand-off after release', system, 'bench-etcd-handoff', plan.handoff),
-        handoffExpiryNotApplicable: "etcd3's lock keeps its lease alive while the client runs",
-        throughput: await peerThroughput('etcd', system, etcd.process, plan, options),
-      };
-    } finally {
-      await etcd.process.stop();
-    }
-  });
+  return measurePeer(
+    {
+      peer: 'etcd',
+      name: 'etcd + etcd3 lock',
+      waiting: 'woken by a watch on the lock key',
+      start: startEtcdPeer,
+      contentionNotApplicable: 'etcd3 has no N-permit semaphore',
+      handoffExpiryNotApplicable: "etcd3's lock keeps its lease alive while the client runs",
+    },
+    plan,
+    options,
+  );
 }
 
 /** Every semaphore the Throttle runs use, with its capacity: Throttle refuses semaphores its configuration does not declare. */
@@ -103,26 +115,9 @@ function throttleSemaphores(plan: BenchPlan): Record<string, number> {
 
 /** Cycle, contention (a semaphore of capacity 3), both hand-offs and the K-curve against a fresh Throttle. */
 export function measureThrottle(plan: BenchPlan, options: PeerRunOptions): Promise<PeerResults> {
-  const waiting = 'long-polls (block_for)';
-  return skippedOr('throttle', 'Throttle', waiting, async () => {
-    const throttle = await startThrottlePeer(throttleSemaphores(plan));
-    try {
-      const { system } = throttle;
-      const client = await system.connect();
-      const cycles = await measureCycles('throttle cycle', [{ label: 'throttle', client, resource: 'bench-throttle-cycle' }], plan.cycle);
-      await client.close();
-      return {
-        peer: 'throttle' as const,
-        system: system.name,
-        waiting,
-        cycle: cycleStats(cycles.get('throttle')!),
-        contention: await runContention('throttle contention', system, 'bench-throttle-contention', plan.contention),
-        handoffRelease: await runReleaseHandoff('throttle hand-off after release', system, 'bench-throttle-handoff', plan.handoff),
-        handoffExpiry: await runExpiryHandoff('throttle hand-off after expiry', system, 'bench-throttle-expiry', plan.expiry),
-        throughput: await peerThroughput('throttle', system, throttle.process, plan, options),
-      };
-    } finally {
-      await throttle.process.stop();
-    }
-  });
+  return measurePeer(
+    { peer: 'throttle', name: 'Throttle', waiting: 'long-polls (block_for)', start: () => startThrottlePeer(throttleSemaphores(plan)) },
+    plan,
+    options,
+  );
 }
