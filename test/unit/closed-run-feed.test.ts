@@ -119,14 +119,23 @@ test('the looks take turns over many resources, and each reaches back before the
 test('the feed stops by itself once nobody waits, and makes no look while nothing needs one', async () => {
   const visibility = scriptedVisibility();
   let wanted: string[] | undefined = [];
-  const { feed } = feedWith(visibility, () => wanted);
+  let asked = 0;
+  const { feed } = feedWith(visibility, () => {
+    asked++;
+    return wanted;
+  });
   feed.start();
-  await sleep(100);
+  // Each interval the feed asks what is wanted; three asks answered with [] made no look.
+  await until(async () => asked >= 3, 'the feed asked three times', 1_000);
   assert.equal(visibility.queries.length, 0, 'waiters whose held slots are all watched need no look');
   wanted = undefined;
-  await sleep(50);
+  const askedWhileWanted = asked;
+  await until(async () => asked > askedWhileWanted, 'the feed heard that nobody waits', 1_000);
   wanted = ['r'];
+  // Stopped, it asks no more: over 5 intervals (20 ms each) a running feed would have looked.
+  const askedWhenStopped = asked;
   await sleep(100);
+  assert.equal(asked, askedWhenStopped, 'the stopped feed kept asking');
   assert.equal(visibility.queries.length, 0, 'stopped once nobody waited, until started again');
   feed.start();
   await untilQueries(visibility, 1);
