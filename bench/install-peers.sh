@@ -28,21 +28,7 @@ install_apt_peers() {
     etcd --version | head -n 1
     return 0
   fi
-  if ! command -v apt-get >/dev/null 2>&1; then
-    echo "apt-get not found: install ${missing[*]} with this system's package manager." >&2
-    return 1
-  fi
-  local as_root=()
-  if [ "$(id -u)" -ne 0 ]; then
-    if ! command -v sudo >/dev/null 2>&1; then
-      echo "installing ${missing[*]} needs root: run this as root or install sudo." >&2
-      return 1
-    fi
-    as_root=(sudo)
-  fi
-  echo "installing ${missing[*]} with apt-get"
-  "${as_root[@]}" apt-get update || return 1
-  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" || return 1
+  bash "$(dirname "$0")/../scripts/apt-install.sh" "${missing[@]}" || return 1
   redis-server --version
   etcd --version | head -n 1
 }

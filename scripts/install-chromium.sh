@@ -13,20 +13,9 @@ if command -v chromium >/dev/null 2>&1; then
   exit 0
 fi
 
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "apt-get not found: install chromium with this system's package manager, or set CHROMIUM_PATH." >&2
+# A font for its text comes with it.
+if ! bash "$(dirname "$0")/apt-install.sh" chromium fonts-liberation; then
+  echo "or set CHROMIUM_PATH to a Chromium or Chrome binary." >&2
   exit 1
 fi
-if [ "$(id -u)" -eq 0 ]; then
-  as_root=()
-elif command -v sudo >/dev/null 2>&1; then
-  as_root=(sudo)
-else
-  echo "installing chromium needs root: run this as root or install sudo." >&2
-  exit 1
-fi
-
-echo "installing chromium (and a font for its text) with apt-get"
-"${as_root[@]}" apt-get update
-"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium fonts-liberation
 chromium --version 2>/dev/null | tail -n 1
