@@ -38,6 +38,11 @@ export function formatRatio(value: number | undefined, suffix = ''): string {
   return value === undefined ? '—' : `${value.toFixed(2)}×${suffix ? ` ${suffix}` : ''}`;
 }
 
+/** Bytes as MB (2^20), with a decimal below 10 MB. */
+export function formatMB(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(bytes < 10 * 2 ** 20 ? 1 : 0)} MB`;
+}
+
 /** A rate with a sensible number of decimals. */
 export function formatRate(perSecond: number, unit: string): string {
   return `${perSecond >= 100 ? perSecond.toFixed(0) : perSecond.toFixed(1)} ${unit}`;

@@ -12,7 +12,7 @@ import { DEFAULT_MAX_RENEWALS, PERMIT_WORKFLOW_TYPE } from '../../src/temporal/m
 import { startEnvironment, type Environment } from '../environment.js';
 import { KeepAliveHttp } from '../http-client.js';
 import { progress, say } from '../progress.js';
-import { formatRatio, type Row } from '../report.js';
+import { formatMB, formatRatio, type Row } from '../report.js';
 import { describeError, mapInLanes } from '../settle.js';
 import { HttpLockClient } from '../systems/http-service.js';
 import { ratio, summarize } from '../stats.js';
@@ -253,8 +253,6 @@ export const AGED_VS_FRESH_TARGET = 1.2;
 
 type Check = (name: string, target: string, measured: string, result: { met: boolean; text: string }) => string;
 
-const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(bytes < 10 * 2 ** 20 ? 1 : 0)} MB`;
-
 /** Bytes the database grew per 10,000 closed permits between two readings. */
 function perTenThousand(from: DatabaseSize | undefined, to: DatabaseSize | undefined): number | undefined {
   if (!from || !to || to.closed <= from.closed) return undefined;
@@ -270,12 +268,12 @@ export function agingRows(result: AgingResult, check: Check, rows: Row[], notes:
   rows.push({
     scenario: 'database size per 10,000 closed permits (embedded SQLite + WAL)',
     system: 'service: acquire + release',
-    throughput: real === undefined ? 'not measured' : mb(real),
+    throughput: real === undefined ? 'not measured' : formatMB(real),
   });
   rows.push({
     scenario: 'database size per 10,000 closed permits (embedded SQLite + WAL)',
     system: 'raw: start + terminate, no workflow task',
-    throughput: raw === undefined ? 'not measured' : `${mb(raw)}; ${mb(closed.bytes)} at ${closed.closed.toLocaleString('en-US')} closed`,
+    throughput: raw === undefined ? 'not measured' : `${formatMB(raw)}; ${formatMB(closed.bytes)} at ${closed.closed.toLocaleString('en-US')} closed`,
   });
 
   const fresh = summarize(result.cycles.fresh.acquireMs);
@@ -314,7 +312,7 @@ export function agingRows(result: AgingResult, check: Check, rows: Row[], notes:
       (result.fillErrors > 0 ? `; ${result.fillErrors} errors, e.g. ${result.firstErrors[0]}` : ''),
   );
   notes.push(
-    `aging database (closed permits → file + WAL): ${sizes.map((size) => `${size.closed.toLocaleString('en-US')} → ${mb(size.bytes)} (WAL ${mb(size.walBytes)})`).join(', ')}; ` +
+    `aging database (closed permits → file + WAL): ${sizes.map((size) => `${size.closed.toLocaleString('en-US')} → ${formatMB(size.bytes)} (WAL ${formatMB(size.walBytes)})`).join(', ')}; ` +
       'most of it is visibility (its row and some 40 indexes per run); SQLite reuses pages retention frees, but the file does not shrink',
   );
 }

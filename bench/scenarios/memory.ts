@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startEnvironment, type Environment } from '../environment.js';
 import { KeepAliveHttp } from '../http-client.js';
 import { progress, say } from '../progress.js';
-import { formatRatio, type Row } from '../report.js';
+import { formatMB, formatRatio, type Row } from '../report.js';
 import { scrapeMetrics, total } from '../service-metrics.js';
 import { describeError, mapInLanes } from '../settle.js';
 import { HttpLockClient, type HttpHeldLock } from '../systems/http-service.js';
@@ -200,15 +200,13 @@ export async function runMemory(phase: string, plan: MemoryPlan): Promise<Memory
   return result;
 }
 
-const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(bytes < 10 * 2 ** 20 ? 1 : 0)} MB`;
-
 /** The memory rows (RSS by held permits and waiters, renewals) and notes. */
 export function memoryRows(result: MemoryResult, rows: Row[], notes: string[]): void {
   for (const reading of result.memory) {
     rows.push({
       scenario: `memory with ${reading.held.toLocaleString('en-US')} held permits${reading.waiters ? ` and ${reading.waiters.toLocaleString('en-US')} waiters` : ''}`,
       system: 'service RSS; dev server RSS',
-      throughput: `${mb(reading.serviceRssBytes)}; ${mb(reading.serverRssBytes)}; ${reading.cachedWorkflows ?? '?'} runs in the worker cache`,
+      throughput: `${formatMB(reading.serviceRssBytes)}; ${formatMB(reading.serverRssBytes)}; ${reading.cachedWorkflows ?? '?'} runs in the worker cache`,
     });
   }
   const byHeld = result.memory.filter((reading) => reading.waiters === 0);
