@@ -12,7 +12,7 @@ import { describeError, mapInLanes } from '../settle.js';
 import { HttpLockClient, type HttpHeldLock } from '../systems/http-service.js';
 import { ratio, summarize } from '../stats.js';
 import { processUsage } from '../process-usage.js';
-import { firstTaskDoneOrDeferred } from './occupancy.js';
+import { untilWorkerCaughtUp } from './occupancy.js';
 
 export interface MemoryPlan {
   /** Held permits at which memory is read; the last, the most, fills the pool, so the waiters wait. */
@@ -107,7 +107,8 @@ async function measureMemory(
         shown.tick();
       });
       shown.done();
-      await untilWorkerRan(env, held.slice(-8));
+      // Until the worker has the newest permits (or the start delay leaves it nothing to run or cache).
+      await untilWorkerCaughtUp(`${phase} settle at ${level}`, env.client, held.slice(-8), 120_000);
       await read(0);
     }
     const gauge = async () => total((await scrapeMetrics(env.http)) ?? new Map(), 'lock_waiters') ?? 0;
@@ -159,22 +160,6 @@ async function measureMemory(
     for (const client of lanes) await client.close();
   }
   return { memory, renewMs, waiterAnswers };
-}
-
-/**
- * Waits until the worker has the newest permits: their first workflow task has run (history has
- * WorkflowTaskCompleted), or it is held back by the start delay (PERMIT_START_DELAY=lease), which
- * leaves the worker nothing to run and nothing to cache until a renewal.
- */
-async function untilWorkerRan(env: Environment, newest: HttpHeldLock[]): Promise<void> {
-  const started = performance.now();
-  for (const permit of newest) {
-    const handle = env.client.workflow.getHandle(permit.workflowId, permit.runId);
-    while (!firstTaskDoneOrDeferred(await handle.describe())) {
-      if (performance.now() - started > 120_000) throw new Error('the worker did not run the newest permits within 2 min');
-      await sleep(100);
-    }
-  }
 }
 
 /** The memory phase; starts and stops its own environment. */

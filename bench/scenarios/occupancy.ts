@@ -125,7 +125,7 @@ export async function untilWorkerCaughtUp(phase: string, temporal: Client, newes
   return settled;
 }
 
-export function firstTaskDoneOrDeferred(run: WorkflowExecutionDescription): boolean {
+function firstTaskDoneOrDeferred(run: WorkflowExecutionDescription): boolean {
   const info = run.raw.workflowExecutionInfo;
   const deferred = Number(info?.executionTime?.seconds ?? 0) > Number(info?.startTime?.seconds ?? 0);
   return deferred || run.historyLength >= 4;
