@@ -232,7 +232,7 @@ func (c *Client) acquireOnce(ctx context.Context, resource string, s acquireSett
 	if s.holder != "" {
 		body["holder"] = s.holder
 	}
-	sentAt := time.Now()
+	sentAt := startOfMillisecond(time.Now())
 	status, header, data, err := c.do(ctx, http.MethodPost, "/resources/"+url.PathEscape(resource)+"/acquire", body, c.timeout+wait)
 	if err != nil {
 		return nil, err
@@ -279,7 +279,7 @@ func (c *Client) renew(ctx context.Context, runID string, lease, timeout time.Du
 	if lease > 0 {
 		body["leaseMs"] = lease.Milliseconds()
 	}
-	sentAt := time.Now()
+	sentAt := startOfMillisecond(time.Now())
 	status, header, data, err := c.do(ctx, http.MethodPost, "/permits/"+url.PathEscape(runID)+"/renew", body, timeout)
 	if err != nil {
 		return nil, err
@@ -415,4 +415,12 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-timer.C:
 		return nil
 	}
+}
+
+// startOfMillisecond is t moved back to the start of its millisecond, keeping its monotonic reading
+// (Truncate would drop it). A lease is counted from there: the service's clock, and so its expiresAt
+// and Waited, counts whole milliseconds, and a send later within the same millisecond than the
+// service's reading would count the lease past the service's own end.
+func startOfMillisecond(t time.Time) time.Time {
+	return t.Add(-time.Duration(t.Nanosecond() % int(time.Millisecond)))
 }

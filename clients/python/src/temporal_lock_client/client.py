@@ -23,8 +23,12 @@ if TYPE_CHECKING:
 def lease_clock(sent_wall: float, sent_mono: float, lease_ms: int, waited_ms: int = 0) -> "tuple[datetime, float]":
     """The end of a lease counted from when its request was sent (plus the service's own wait): on the
     wall clock, to compare with the service's times, and on the monotonic clock, to time it."""
+    # From the start of the millisecond it was sent in: the service's clock (and so its expiresAt and
+    # waitedMs) counts whole milliseconds, and a send later within the same millisecond than the
+    # service's reading would count the lease past the service's own end.
+    past_ms = (sent_wall * 1000 % 1) / 1000
     seconds = (waited_ms + lease_ms) / 1000
-    return datetime.fromtimestamp(sent_wall + seconds, tz=timezone.utc), sent_mono + seconds
+    return datetime.fromtimestamp(sent_wall - past_ms + seconds, tz=timezone.utc), sent_mono - past_ms + seconds
 
 
 def check_wait(wait: float) -> float:
